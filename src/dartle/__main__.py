@@ -1,0 +1,3 @@
+from dartle.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The dartle server: network bytes <-> ASGI events."""

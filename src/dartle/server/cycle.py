@@ -1,0 +1,283 @@
+"""One request's ASGI state machine, shared by every framing protocol.
+
+A `Cycle` owns `receive` and `send` for one HTTP request. It alone knows the ASGI rules
+(event order, `more_body`, trailers, `http.disconnect`, errors -> 500). The framing
+protocol (HTTP/1.1 now, HTTP/2 later) feeds it the request body and moves the bytes it
+asks for through the small `Framing` interface below; no I/O happens here.
+
+Response states, in order::
+
+    START -> HELD -> STREAMING -> TRAILERS -> DONE
+      |        \\__________________/____________^
+      |  (start)   (body, more)   (final body, trailers expected)
+      +-- http.response.start moves START to HELD; the head is held until the first
+          body message so that a small response leaves in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from dartle.asgi.types import ASGIApp, Message, Scope
+from dartle.server.errors import ClientDisconnected
+
+logger = logging.getLogger("dartle.error")
+
+START, HELD, STREAMING, TRAILERS, DONE = range(5)
+STATE_NAMES = ("START", "HELD", "STREAMING", "TRAILERS", "DONE")
+
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+
+
+class Framing(Protocol):
+    """What a cycle needs from the protocol carrying it (one HTTP/1 connection, one h2 stream)."""
+
+    loop: asyncio.AbstractEventLoop
+    write_paused: bool
+
+    def write_head(self, cycle: Cycle, status: int, headers: Any, body: bytes, end: bool) -> None:
+        """Send the response head with the first body chunk; `end` completes the response."""
+
+    def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
+        """Send a body chunk; `end` completes the response unless trailers follow."""
+
+    def write_trailers(self, cycle: Cycle, headers: Any, end: bool) -> None:
+        """Send trailer fields; `end` completes the response."""
+
+    def write_continue(self, cycle: Cycle) -> None:
+        """Send `100 Continue` (the app is about to read a body the client holds back)."""
+
+    def write_error(self, cycle: Cycle, status: int, message: str) -> None:
+        """Answer with a canned error response and end the exchange."""
+
+    def abort(self, cycle: Cycle) -> None:
+        """Tear the exchange down without a proper end (the head is already out)."""
+
+    def body_consumed(self, cycle: Cycle) -> None:
+        """The app took buffered request body bytes; reading may resume."""
+
+    def drain(self) -> Awaitable[None]:
+        """Wait until the transport's write buffer is below its mark."""
+
+    def send_file(self, cycle: Cycle, path: str) -> Awaitable[None]:
+        """Send a whole file as the response body (http.response.pathsend)."""
+
+    def app_done(self, cycle: Cycle) -> None:
+        """The app's task has ended (after the response, or with it unfinished)."""
+
+
+class Cycle:
+    """The ASGI side of one HTTP request: `receive`, `send`, and running the app."""
+
+    __slots__ = (
+        "body_complete",
+        "buffered",
+        "chunks",
+        "disconnected",
+        "expect_100",
+        "framing",
+        "headers",
+        "keep_alive",
+        "received",
+        "request_done",
+        "scope",
+        "sent_bytes",
+        "start_time",
+        "state",
+        "status",
+        "te_trailers",
+        "trailers",
+        "waiter",
+    )
+
+    def __init__(self, scope: Scope, framing: Framing) -> None:
+        self.scope = scope
+        self.framing = framing
+        self.state = START
+        self.status = 0
+        self.headers: Any = ()
+        self.trailers = False
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.received = 0
+        self.body_complete = False
+        self.request_done = False
+        self.disconnected = False
+        self.waiter: asyncio.Future[None] | None = None
+        # Request facts the framing fills in and reads back when it writes the response.
+        self.keep_alive = True
+        self.expect_100 = False
+        self.te_trailers = False
+        self.sent_bytes = 0
+        self.start_time = 0.0
+
+    # -- events from the framing protocol ------------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        self.received += len(data)
+        if self.waiter is not None:
+            self._wake()
+
+    def feed_complete(self) -> None:
+        self.body_complete = True
+        if self.waiter is not None:
+            self._wake()
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+        if self.waiter is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        self.waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the ASGI callables ---------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected:
+                return _DISCONNECT.copy()
+            if self.chunks:
+                chunks = self.chunks
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self.chunks = []
+                self.buffered = 0
+                self.framing.body_consumed(self)
+                if self.body_complete:
+                    self.request_done = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": True}
+            if self.body_complete and not self.request_done:
+                self.request_done = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.state == DONE:
+                return _DISCONNECT.copy()
+            if self.expect_100:
+                self.expect_100 = False
+                if self.state == START:
+                    self.framing.write_continue(self)
+            waiter = self.waiter
+            if waiter is None:
+                waiter = self.waiter = self.framing.loop.create_future()
+            await waiter
+
+    async def send(self, message: Message) -> None:
+        if self.disconnected:
+            raise ClientDisconnected()
+        mtype = message["type"]
+        state = self.state
+        if mtype == "http.response.body" and (state == HELD or state == STREAMING):
+            body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = _as_bytes(body)
+            if message.get("more_body", False):
+                new_state = STREAMING
+            elif self.trailers:
+                new_state = TRAILERS
+            else:
+                new_state = DONE
+            self.sent_bytes += len(body)
+            if state == HELD:
+                self.framing.write_head(self, self.status, self.headers, body, new_state == DONE)
+            else:
+                self.framing.write_body(self, body, new_state == DONE)
+            self.state = new_state
+            if new_state == DONE and self.waiter is not None:
+                self._wake()
+            if self.framing.write_paused:
+                await self.framing.drain()
+            return
+        if mtype == "http.response.start":
+            if state != START:
+                raise RuntimeError(
+                    f"http.response.start sent in state {STATE_NAMES[state]}: "
+                    "a response can start only once"
+                )
+            status = message["status"]
+            if type(status) is not int or not 200 <= status <= 999:
+                raise ValueError(f"http.response.start status must be an int 200-999, not {status!r}")
+            self.status = status
+            self.headers = message.get("headers", ())
+            self.trailers = bool(message.get("trailers", False))
+            self.state = HELD
+            return
+        if mtype == "http.response.trailers" and state == TRAILERS:
+            more = bool(message.get("more_trailers", False))
+            self.framing.write_trailers(self, message.get("headers", ()), not more)
+            if not more:
+                self.state = DONE
+                if self.waiter is not None:
+                    self._wake()
+            return
+        if mtype == "http.response.pathsend" and state == HELD:
+            path = message["path"]
+            if not isinstance(path, str) or not os.path.isabs(path):
+                raise ValueError(f"http.response.pathsend path must be an absolute str, not {path!r}")
+            await self.framing.send_file(self, path)
+            self.state = TRAILERS if self.trailers else DONE
+            if self.waiter is not None:
+                self._wake()
+            return
+        if state == DONE and mtype in ("http.response.body", "http.response.trailers"):
+            return  # the spec says messages after the response are ignored
+        raise RuntimeError(
+            f"unexpected ASGI message {mtype!r} in response state {STATE_NAMES[state]}"
+        )
+
+    # -- running the app ------------------------------------------------------------------
+
+    async def run(self, app: ASGIApp) -> None:
+        """Run the app for this request and turn its failures into the right outcome."""
+        try:
+            await app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass  # the app re-raised our own signal: not a crash
+        except asyncio.CancelledError:
+            if self.state != DONE:
+                self.framing.abort(self)
+            raise
+        except BaseException as exc:
+            if isinstance(exc, OSError) and self.disconnected:
+                pass  # the app failed because the client left: quiet, as for our own error
+            else:
+                logger.error("Exception in ASGI application", exc_info=exc)
+                self._fail()
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if self.state != DONE and not self.disconnected:
+                if self.state == START:
+                    logger.error("ASGI callable returned without starting the response")
+                else:
+                    logger.error("ASGI callable returned without completing the response")
+                self._fail()
+        finally:
+            self.framing.app_done(self)
+
+    def _fail(self) -> None:
+        if self.disconnected or self.state == DONE:
+            return
+        if self.state in (START, HELD):
+            self.status = 500
+            self.state = DONE
+            self.framing.write_error(self, 500, "Internal Server Error")
+        else:
+            self.state = DONE
+            self.framing.abort(self)
+        if self.waiter is not None:
+            self._wake()
+
+
+def _as_bytes(body: Any) -> bytes:
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError(f"http.response.body 'body' must be bytes, not {type(body).__name__}")

@@ -1,0 +1,598 @@
+"""HTTP/1.1 framing on httptools: keep-alive, pipelining, flow control, bad input.
+
+One `H1Connection` per TCP connection. httptools (llhttp) parses; its callbacks build the
+scope and feed a `Cycle` (cycle.py), which runs the app. This module only frames bytes:
+it decides Content-Length vs chunked vs close-delimited, keeps responses in request
+order, and pauses reading whenever the app is not keeping up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
+
+import httptools
+
+from dartle.server import proxy
+from dartle.server.cycle import DONE, START, Cycle
+from dartle.server.errors import ClientDisconnected
+from dartle.server.wire import error_response, status_line
+
+if TYPE_CHECKING:
+    from dartle.server.serve import ServerState
+
+logger = logging.getLogger("dartle.error")
+access_logger = logging.getLogger("dartle.access")
+
+# Reading pauses when this much request body waits unread by the app.
+BODY_HIGH_WATER = 256 * 1024
+WRITE_HIGH_WATER = 64 * 1024
+WRITE_LOW_WATER = 16 * 1024
+SENDFILE_CHUNK = 256 * 1024
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+# Request headers whose values the framing itself needs; all others only go to the scope.
+_WATCHED = frozenset(
+    (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
+     b"x-forwarded-proto", b"upgrade")
+)
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _Stop(Exception):
+    """Raised from a parser callback after the request was refused: parse no further."""
+
+
+class H1Connection(asyncio.Protocol):
+    """An HTTP/1.1 connection: parser callbacks in, response bytes out."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        config = state.config
+        self.loop = state.loop
+        self.app = state.app
+        self.common = state.common
+        self.max_head = config.max_header_size
+        self.max_body = config.max_body_size
+        self.root_path = config.root_path
+        self.raw_root = config.root_path.encode()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.server_addr: Any = None
+        self.client_addr: Any = None
+        self.scheme = "http"
+        self.proxy_trusted = False
+        self.asgi = {"version": "3.0", "spec_version": "2.4"}
+        self.extensions: dict[str, Any] = {"http.response.trailers": {}, "http.response.pathsend": {}}
+        # parsing state for the request being read
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.watched: dict[bytes, bytes] | None = None
+        self.head_size = 0
+        self.in_head = False
+        self.head_tick = 0
+        self.parsing: Cycle | None = None
+        # the exchange whose response is being written; later requests queue behind it
+        self.active: Cycle | None = None
+        self.pipeline: deque[Cycle] = deque()
+        self.read_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.closing = False
+        self.pending_error = b""
+        self.idle_tick = state.ticks
+        # response framing state of the active exchange
+        self.chunked = False
+        self.no_body = False
+        self.expected = -1
+        self.written = 0
+        self.trailers_open = False
+
+    # -- connection events ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        state = self.state
+        state.connections.add(self)
+        sockname = transport.get_extra_info("sockname")
+        peername = transport.get_extra_info("peername")
+        if isinstance(sockname, tuple):
+            self.server_addr = (str(sockname[0]), int(sockname[1]))
+        elif sockname:
+            self.server_addr = (str(sockname), None)  # Unix socket: [path, None]
+        if isinstance(peername, tuple):
+            self.client_addr = (str(peername[0]), int(peername[1]))
+        if state.config.proxy_headers:
+            host = self.client_addr[0] if self.client_addr else None
+            self.proxy_trusted = host in state.trusted
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.state.connections.discard(self)
+        for cycle in (self.active, self.parsing, *self.pipeline):
+            if cycle is not None:
+                cycle.disconnect()
+        self.pipeline.clear()
+        self.active = self.parsing = None
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.state.connection_closed()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too; HTTP/1.1 has no half-close
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter = self.drain_waiter
+        if waiter is not None:
+            self.drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if self.write_paused and not self.closing:
+            waiter = self.drain_waiter
+            if waiter is None:
+                waiter = self.drain_waiter = self.loop.create_future()
+            await waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        if self.in_head:
+            self.head_size += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade_requested()
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _HeadTooLarge):
+                self._reject(431, "Request header fields too large")
+            elif not isinstance(cause, _Stop):
+                self._reject(400, f"Invalid HTTP request: {exc}")
+            return
+        if self.in_head and self.head_size > self.max_head:
+            self._reject(431, "Request header fields too large")
+
+    # -- parser callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.watched = None
+        self.head_size = 0
+        self.in_head = True
+        self.head_tick = self.state.ticks
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.max_head:
+            raise _HeadTooLarge()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # trailer fields of a chunked request body: not part of the scope
+        name = name.lower()
+        self.headers.append((name, value))
+        if name in _WATCHED:
+            if self.watched is None:
+                self.watched = {}
+            # a repeated field is joined as the RFC allows for list-valued fields
+            old = self.watched.get(name)
+            self.watched[name] = value if old is None else old + b"," + value
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.head_size > self.max_head or len(self.url) + sum(
+            len(n) + len(v) + 4 for n, v in self.headers
+        ) > self.max_head:
+            raise _HeadTooLarge()
+        parser = self.parser
+        method_raw = parser.get_method()
+        method = _METHODS.get(method_raw) or method_raw.decode("ascii")
+        url = self.url
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+        elif url == b"*":
+            raw_path, query = b"*", b""
+        else:
+            parsed = httptools.parse_url(url)
+            raw_path = parsed.path or b"/"
+            query = parsed.query or b""
+        if b"%" in raw_path:
+            path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+        else:
+            path = raw_path.decode("utf-8", "replace")
+        root = self.root_path
+        scope = {
+            "type": "http",
+            "asgi": self.asgi,
+            "http_version": parser.get_http_version(),
+            "server": self.server_addr,
+            "client": self.client_addr,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": root,
+            "path": root + path if root else path,
+            "raw_path": self.raw_root + raw_path if root else raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": self.state.lifespan_state.copy(),
+            "extensions": self.extensions,
+        }
+        cycle = Cycle(scope, self)
+        cycle.keep_alive = parser.should_keep_alive()
+        self.parsing = cycle
+        watched = self.watched
+        if watched is not None and self._check_watched(cycle, watched, scope):
+            raise _Stop()
+        if self.active is None:
+            self._start(cycle)
+        else:
+            self.pipeline.append(cycle)
+            self._pause_reading()
+
+    def _check_watched(self, cycle: Cycle, watched: dict[bytes, bytes], scope: Any) -> bool:
+        """Apply the headers the framing cares about; True if the request was refused."""
+        te = watched.get(b"transfer-encoding")
+        if te is not None and te.strip().lower() != b"chunked":
+            # llhttp already refused chunked-not-last; any other coding we cannot decode
+            self._reject(501, "Unsupported Transfer-Encoding")
+            return True
+        length = watched.get(b"content-length")
+        if length is not None and self.max_body is not None and int(length) > self.max_body:
+            self._reject(413, f"Request body larger than the limit of {self.max_body} bytes")
+            return True
+        expect = watched.get(b"expect")
+        if expect is not None:
+            if expect.lower() == b"100-continue":
+                cycle.expect_100 = scope["http_version"] == "1.1"
+            else:
+                self._reject(417, "Expectation failed")
+                return True
+        te_header = watched.get(b"te")
+        if te_header is not None and b"trailers" in te_header.lower():
+            cycle.te_trailers = True
+        if self.proxy_trusted:
+            proxy.apply_forwarded(scope, watched, self.state.trusted)
+        return False
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.parsing
+        if cycle is None or cycle.disconnected:
+            return
+        cycle.feed_body(body)
+        if cycle.buffered > BODY_HIGH_WATER:
+            self._pause_reading()
+        if self.max_body is not None and cycle.received > self.max_body:
+            self._reject(413, f"Request body larger than the limit of {self.max_body} bytes")
+            raise _Stop()
+
+    def on_message_complete(self) -> None:
+        cycle = self.parsing
+        if cycle is not None:
+            self.parsing = None
+            cycle.feed_complete()
+
+    # -- request lifecycle ----------------------------------------------------------------
+
+    def _start(self, cycle: Cycle) -> None:
+        self.active = cycle
+        self.chunked = False
+        self.no_body = False
+        self.expected = -1
+        self.written = 0
+        self.trailers_open = False
+        state = self.state
+        if state.over_limit():
+            cycle.state = DONE
+            self._write_canned(cycle, 503, "Service Unavailable")
+            return
+        if state.access_log:
+            cycle.start_time = perf_counter()
+        state.tasks += 1
+        self.loop.create_task(cycle.run(self.app))
+
+    def _upgrade_requested(self) -> None:
+        # No upgrade is served by this framing yet (WebSocket and h2c come later): the
+        # request is answered as plain HTTP and the connection closed after it, since the
+        # parser cannot go on past an upgrade.
+        cycle = self.parsing or self.active
+        if cycle is not None:
+            cycle.keep_alive = False
+        if self.parsing is not None:
+            self.on_message_complete()
+        self._pause_reading()
+
+    def app_done(self, cycle: Cycle) -> None:
+        self.state.task_done()
+
+    def _response_done(self, cycle: Cycle) -> None:
+        """The active response is complete: log it, then serve the next request or close."""
+        if self.state.access_log:
+            self._log_access(cycle)
+        if cycle is not self.active:
+            return
+        self.active = None
+        if self.pending_error:
+            self.transport.write(self.pending_error)
+            self._close()
+            return
+        if not cycle.keep_alive or self.state.shutting_down:
+            self._close()
+            return
+        if self.pipeline:
+            self._start(self.pipeline.popleft())
+            if not self.pipeline:
+                self._maybe_resume_reading()
+            return
+        self.idle_tick = self.state.ticks
+        self._maybe_resume_reading()
+
+    def _log_access(self, cycle: Cycle) -> None:
+        scope = cycle.scope
+        client = scope.get("client")
+        who = "%s:%d" % client if client else "-"  # noqa: UP031
+        path = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            path += "?" + scope["query_string"].decode("latin-1")
+        millis = (perf_counter() - cycle.start_time) * 1000
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d %d %.2fms',
+            who, scope["method"], path, scope["http_version"], cycle.status,
+            cycle.sent_bytes, millis,
+        )
+
+    # -- flow control ---------------------------------------------------------------------
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and not self.closing:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if self.read_paused and not self.closing and not self.pipeline:
+            parsing = self.parsing
+            if parsing is None or parsing.buffered <= BODY_HIGH_WATER:
+                self.read_paused = False
+                self.transport.resume_reading()
+
+    def body_consumed(self, cycle: Cycle) -> None:
+        if self.read_paused:
+            self._maybe_resume_reading()
+
+    # -- writing the response (the Framing interface) -----------------------------------
+
+    def write_continue(self, cycle: Cycle) -> None:
+        if not self.closing:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def write_head(self, cycle: Cycle, status: int, headers: Any, body: bytes, end: bool) -> None:
+        if self.closing:
+            return
+        scope = cycle.scope
+        common = self.common
+        parts = [status_line(status), common.block]
+        length = -1
+        keep_alive = cycle.keep_alive and cycle.body_complete
+        try:
+            for name, value in headers:
+                lname = name.lower()
+                if lname == b"content-length":
+                    length = int(value)
+                    continue  # re-added below once we know how the body is framed
+                if lname == b"transfer-encoding":
+                    continue  # the server frames the body itself (ASGI spec)
+                if lname == b"connection":
+                    if b"close" in value.lower():
+                        keep_alive = False
+                    continue
+                parts.append(b"%s: %s\r\n" % (name, value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                "http.response.start headers must be [name, value] pairs of bytes "
+                f"with a numeric content-length ({exc})"
+            ) from None
+        head_request = scope["method"] == "HEAD"
+        chunked = False
+        self.expected = -1
+        if head_request or status == 304:
+            # no body follows, but Content-Length still describes the representation
+            if length >= 0:
+                parts.append(b"content-length: %d\r\n" % length)
+        elif status == 204 or status < 200:
+            pass
+        elif cycle.trailers and cycle.te_trailers and scope["http_version"] == "1.1":
+            chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        elif length >= 0:
+            self.expected = length
+            parts.append(b"content-length: %d\r\n" % length)
+        elif end:
+            parts.append(b"content-length: %d\r\n" % len(body))
+        elif scope["http_version"] == "1.1":
+            chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            keep_alive = False  # HTTP/1.0 without a length: closing ends the body
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        elif scope["http_version"] == "1.0":
+            parts.append(b"connection: keep-alive\r\n")
+        cycle.keep_alive = keep_alive
+        parts.append(b"\r\n")
+        head = b"".join(parts)
+        lines = len(parts) - 1 + common.lines
+        if head.count(b"\n") != lines or head.count(b"\r") != lines:
+            raise ValueError("response header names and values must not contain CR or LF")
+        no_body = head_request or status in (204, 304) or status < 200
+        self.chunked = chunked
+        self.no_body = no_body
+        if no_body or not body:
+            data = head
+        elif chunked:
+            data = b"%s%x\r\n%s\r\n" % (head, len(body), body)
+        else:
+            data = head + body
+        if end and chunked:
+            data += b"0\r\n\r\n"
+        self.written = 0 if no_body else len(body)
+        if self.expected >= 0 and self.written > self.expected:
+            raise RuntimeError("response body is longer than its Content-Length")
+        self.transport.write(data)
+        if end:
+            self._end_response(cycle)
+
+    def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
+        if self.closing:
+            return
+        if body and not self.no_body:
+            self.written += len(body)
+            if self.expected >= 0 and self.written > self.expected:
+                raise RuntimeError("response body is longer than its Content-Length")
+            if self.chunked:
+                self.transport.write(b"%x\r\n%s\r\n" % (len(body), body))
+            else:
+                self.transport.write(body)
+        if end:
+            if self.chunked:
+                self.transport.write(b"0\r\n\r\n")
+            self._end_response(cycle)
+
+    def write_trailers(self, cycle: Cycle, headers: Any, end: bool) -> None:
+        if self.closing:
+            return
+        if self.chunked:
+            try:
+                lines = [b"%s: %s\r\n" % (name, value) for name, value in headers]
+            except TypeError:
+                raise TypeError("trailer names and values must be bytes") from None
+            block = b"".join(lines)
+            if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+                raise ValueError("trailer names and values must not contain CR or LF")
+            if not self.trailers_open:
+                self.trailers_open = True
+                block = b"0\r\n" + block
+            self.transport.write(block + b"\r\n" if end else block)
+        if end:
+            self._end_response(cycle)
+
+    def _end_response(self, cycle: Cycle) -> None:
+        if self.expected >= 0 and self.written < self.expected:
+            logger.error(
+                "response body shorter than its Content-Length (%d < %d): closing",
+                self.written, self.expected,
+            )
+            cycle.keep_alive = False
+        self._response_done(cycle)
+
+    async def send_file(self, cycle: Cycle, path: str) -> None:
+        try:
+            file = open(path, "rb")  # noqa: SIM115 - closed in finally; a `with` spans awaits
+        except OSError as exc:
+            raise RuntimeError(f"http.response.pathsend cannot open {path!r}: {exc}") from None
+        try:
+            size = os.fstat(file.fileno()).st_size
+            first = file.read(SENDFILE_CHUNK)
+            end = len(first) >= size
+            self.write_head(cycle, cycle.status, cycle.headers, first, end and not cycle.trailers)
+            cycle.sent_bytes += len(first)
+            while not end:
+                if self.closing:
+                    raise ClientDisconnected()
+                if self.write_paused:
+                    await self.drain()
+                chunk = file.read(SENDFILE_CHUNK)
+                end = not chunk
+                cycle.sent_bytes += len(chunk)
+                self.write_body(cycle, chunk, end and not cycle.trailers)
+        finally:
+            file.close()
+
+    def write_error(self, cycle: Cycle, status: int, message: str) -> None:
+        cycle.status = status
+        cycle.keep_alive = False
+        self._write_canned(cycle, status, message)
+
+    def _write_canned(self, cycle: Cycle, status: int, message: str) -> None:
+        cycle.status = status
+        cycle.keep_alive = False
+        if not self.closing:
+            self.transport.write(error_response(self.common, status, message))
+        self._response_done(cycle)
+
+    def abort(self, cycle: Cycle) -> None:
+        self.force_close()
+
+    def force_close(self) -> None:
+        """Drop the connection at once, unsent bytes included."""
+        if not self.closing:
+            self.closing = True
+            self.transport.abort()
+
+    # -- refusing and closing -------------------------------------------------------------
+
+    def _reject(self, status: int, message: str) -> None:
+        """Refuse bad input: answer if no response is in progress, then close."""
+        logger.debug("rejecting request from %s: %d %s", self.client_addr, status, message)
+        if self.closing:
+            return
+        failed = self.parsing
+        if failed is not None:
+            failed.disconnect()
+        active = self.active
+        if active is not None and active is not failed:
+            # an earlier request's response is still due: answer after it, in order
+            self.pending_error = error_response(self.common, status, message)
+            self.pipeline.clear()
+            self._pause_reading()
+            return
+        if active is None or active.state == START:
+            if active is not None:
+                active.state = DONE
+            self.transport.write(error_response(self.common, status, message))
+        self._close()
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    # -- housekeeping from the server's ticker ----------------------------------------
+
+    def tick(self, now: int, keep_alive_ticks: int, header_ticks: int) -> None:
+        if self.closing:
+            return
+        if self.in_head:
+            if now - self.head_tick >= header_ticks and self.active is None:
+                self.transport.write(error_response(self.common, 408, "Request header timeout"))
+                self._close()
+        elif (
+            self.active is None
+            and self.parsing is None
+            and not self.pipeline
+            and now - self.idle_tick >= keep_alive_ticks
+        ):
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close when idle, else after the response in flight."""
+        if self.active is None and self.parsing is None:
+            self._close()
+
