@@ -67,7 +67,7 @@ class Framing(Protocol):
         """Send a whole file as the response body (http.response.pathsend)."""
 
     def app_done(self, cycle: Cycle) -> None:
-        """The app's task has ended (after the response, or with it unfinished)."""
+        """The app has returned or raised (after the response, or with it unfinished)."""
 
 
 class Cycle:
@@ -236,29 +236,35 @@ class Cycle:
     # -- running the app ------------------------------------------------------------------
 
     async def run(self, app: ASGIApp) -> None:
-        """Run the app for this request and turn its failures into the right outcome."""
+        """Run the app for this request in the current task (the runner's slow path)."""
         try:
             await app(self.scope, self.receive, self.send)
-        except ClientDisconnected:
-            pass  # the app re-raised our own signal: not a crash
-        except asyncio.CancelledError:
-            if self.state != DONE:
-                self.framing.abort(self)
-            raise
         except BaseException as exc:
-            if isinstance(exc, OSError) and self.disconnected:
-                pass  # the app failed because the client left: quiet, as for our own error
-            else:
-                logger.error("Exception in ASGI application", exc_info=exc)
-                self._fail()
+            self.app_finished(exc)
             if not isinstance(exc, Exception):
                 raise
         else:
-            if self.state != DONE and not self.disconnected:
-                if self.state == START:
-                    logger.error("ASGI callable returned without starting the response")
-                else:
-                    logger.error("ASGI callable returned without completing the response")
+            self.app_finished(None)
+
+    def app_finished(self, exc: BaseException | None) -> None:
+        """The app returned (`exc` is None) or raised `exc`: give the request its outcome."""
+        try:
+            if exc is None:
+                if self.state != DONE and not self.disconnected:
+                    if self.state == START:
+                        logger.error("ASGI callable returned without starting the response")
+                    else:
+                        logger.error("ASGI callable returned without completing the response")
+                    self._fail()
+            elif isinstance(exc, asyncio.CancelledError):
+                if self.state != DONE:
+                    self.framing.abort(self)
+            elif isinstance(exc, ClientDisconnected) or (
+                isinstance(exc, OSError) and self.disconnected
+            ):
+                pass  # the client left and the app let our signal out: not a crash
+            else:
+                logger.error("Exception in ASGI application", exc_info=exc)
                 self._fail()
         finally:
             self.framing.app_done(self)

@@ -21,7 +21,8 @@ import httptools
 from dartle.server import proxy
 from dartle.server.cycle import DONE, START, Cycle
 from dartle.server.errors import ClientDisconnected
-from dartle.server.wire import error_response, status_line
+from dartle.server.runner import Runner
+from dartle.server.wire import STATUS_LINES, error_response, status_line
 
 if TYPE_CHECKING:
     from dartle.server.serve import ServerState
@@ -36,6 +37,8 @@ WRITE_LOW_WATER = 16 * 1024
 SENDFILE_CHUNK = 256 * 1024
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+# Response headers the app may send that the framing decides itself.
+_FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Request headers whose values the framing itself needs; all others only go to the scope.
 _WATCHED = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
@@ -53,6 +56,50 @@ class _Stop(Exception):
 
 class H1Connection(asyncio.Protocol):
     """An HTTP/1.1 connection: parser callbacks in, response bytes out."""
+
+    __slots__ = (
+        "access_log",
+        "active",
+        "app",
+        "asgi",
+        "chunked",
+        "client_addr",
+        "closing",
+        "common",
+        "drain_waiter",
+        "expected",
+        "extensions",
+        "field_size",
+        "head_size",
+        "head_tick",
+        "headers",
+        "idle_tick",
+        "in_head",
+        "lifespan_state",
+        "loop",
+        "max_body",
+        "max_head",
+        "no_body",
+        "parser",
+        "parsing",
+        "pending_error",
+        "pipeline",
+        "proxy_trusted",
+        "raw_root",
+        "read_paused",
+        "ready",
+        "root_path",
+        "runner",
+        "scheme",
+        "server_addr",
+        "state",
+        "trailers_open",
+        "transport",
+        "url",
+        "watched",
+        "write_paused",
+        "written",
+    )
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -77,12 +124,17 @@ class H1Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.watched: dict[bytes, bytes] | None = None
         self.head_size = 0
+        self.field_size = 0
+        self.lifespan_state = state.lifespan_state
+        self.access_log = state.access_log
         self.in_head = False
         self.head_tick = 0
         self.parsing: Cycle | None = None
         # the exchange whose response is being written; later requests queue behind it
         self.active: Cycle | None = None
+        self.ready: Cycle | None = None  # active, its app to start once the read is parsed
         self.pipeline: deque[Cycle] = deque()
+        self.runner = Runner(self.loop, self.app)
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -124,7 +176,8 @@ class H1Connection(asyncio.Protocol):
             if cycle is not None:
                 cycle.disconnect()
         self.pipeline.clear()
-        self.active = self.parsing = None
+        self.active = self.parsing = self.ready = None
+        self.runner.close()
         waiter = self.drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -166,9 +219,17 @@ class H1Connection(asyncio.Protocol):
                 self._reject(431, "Request header fields too large")
             elif not isinstance(cause, _Stop):
                 self._reject(400, f"Invalid HTTP request: {exc}")
-            return
-        if self.in_head and self.head_size > self.max_head:
-            self._reject(431, "Request header fields too large")
+        else:
+            if self.in_head and self.head_size > self.max_head:
+                self._reject(431, "Request header fields too large")
+        # Apps start after the whole read is parsed, so a request that arrived complete
+        # finds its body already there, and pipelined ones run back to back.
+        cycle = self.ready
+        if cycle is not None:
+            self.ready = None
+            self._run(cycle)
+        if self.pipeline and not self.read_paused:
+            self._pause_reading()
 
     # -- parser callbacks -----------------------------------------------------------------
 
@@ -182,12 +243,16 @@ class H1Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        if len(self.url) > self.max_head:
+        self.field_size = len(self.url)
+        if self.field_size > self.max_head:
             raise _HeadTooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.in_head:
             return  # trailer fields of a chunked request body: not part of the scope
+        self.field_size += len(name) + len(value) + 4
+        if self.field_size > self.max_head:
+            raise _HeadTooLarge()
         name = name.lower()
         self.headers.append((name, value))
         if name in _WATCHED:
@@ -199,10 +264,6 @@ class H1Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        if self.head_size > self.max_head or len(self.url) + sum(
-            len(n) + len(v) + 4 for n, v in self.headers
-        ) > self.max_head:
-            raise _HeadTooLarge()
         parser = self.parser
         method_raw = parser.get_method()
         method = _METHODS.get(method_raw) or method_raw.decode("ascii")
@@ -233,7 +294,7 @@ class H1Connection(asyncio.Protocol):
             "raw_path": self.raw_root + raw_path if root else raw_path,
             "query_string": query,
             "headers": self.headers,
-            "state": self.state.lifespan_state.copy(),
+            "state": self.lifespan_state.copy(),
             "extensions": self.extensions,
         }
         cycle = Cycle(scope, self)
@@ -243,10 +304,10 @@ class H1Connection(asyncio.Protocol):
         if watched is not None and self._check_watched(cycle, watched, scope):
             raise _Stop()
         if self.active is None:
-            self._start(cycle)
+            self.active = cycle
+            self.ready = cycle
         else:
             self.pipeline.append(cycle)
-            self._pause_reading()
 
     def _check_watched(self, cycle: Cycle, watched: dict[bytes, bytes], scope: Any) -> bool:
         """Apply the headers the framing cares about; True if the request was refused."""
@@ -292,22 +353,18 @@ class H1Connection(asyncio.Protocol):
 
     # -- request lifecycle ----------------------------------------------------------------
 
-    def _start(self, cycle: Cycle) -> None:
-        self.active = cycle
-        self.chunked = False
-        self.no_body = False
-        self.expected = -1
-        self.written = 0
-        self.trailers_open = False
+    def _run(self, cycle: Cycle) -> None:
+        if self.closing:
+            return
         state = self.state
-        if state.over_limit():
+        if state.limit is not None and state.over_limit():
             cycle.state = DONE
             self._write_canned(cycle, 503, "Service Unavailable")
             return
-        if state.access_log:
+        if self.access_log:
             cycle.start_time = perf_counter()
         state.tasks += 1
-        self.loop.create_task(cycle.run(self.app))
+        self.runner.run(cycle)
 
     def _upgrade_requested(self) -> None:
         # No upgrade is served by this framing yet (WebSocket and h2c come later): the
@@ -325,7 +382,7 @@ class H1Connection(asyncio.Protocol):
 
     def _response_done(self, cycle: Cycle) -> None:
         """The active response is complete: log it, then serve the next request or close."""
-        if self.state.access_log:
+        if self.access_log:
             self._log_access(cycle)
         if cycle is not self.active:
             return
@@ -338,12 +395,15 @@ class H1Connection(asyncio.Protocol):
             self._close()
             return
         if self.pipeline:
-            self._start(self.pipeline.popleft())
+            cycle = self.pipeline.popleft()
+            self.active = cycle
+            self._run(cycle)
             if not self.pipeline:
                 self._maybe_resume_reading()
             return
         self.idle_tick = self.state.ticks
-        self._maybe_resume_reading()
+        if self.read_paused:
+            self._maybe_resume_reading()
 
     def _log_access(self, cycle: Cycle) -> None:
         scope = cycle.scope
@@ -386,21 +446,19 @@ class H1Connection(asyncio.Protocol):
     def write_head(self, cycle: Cycle, status: int, headers: Any, body: bytes, end: bool) -> None:
         if self.closing:
             return
-        scope = cycle.scope
         common = self.common
-        parts = [status_line(status), common.block]
+        parts = [STATUS_LINES.get(status) or status_line(status), common.block]
         length = -1
-        keep_alive = cycle.keep_alive and cycle.body_complete
+        keep_alive = cycle.keep_alive
         try:
             for name, value in headers:
                 lname = name.lower()
-                if lname == b"content-length":
-                    length = int(value)
-                    continue  # re-added below once we know how the body is framed
-                if lname == b"transfer-encoding":
-                    continue  # the server frames the body itself (ASGI spec)
-                if lname == b"connection":
-                    if b"close" in value.lower():
+                if lname in _FRAMING_HEADERS:
+                    # the server frames the body itself (ASGI: app Transfer-Encoding is
+                    # ignored); Content-Length is re-added once the framing is chosen
+                    if lname == b"content-length":
+                        length = int(value)
+                    elif lname == b"connection" and b"close" in value.lower():
                         keep_alive = False
                     continue
                 parts.append(b"%s: %s\r\n" % (name, value))
@@ -409,31 +467,34 @@ class H1Connection(asyncio.Protocol):
                 "http.response.start headers must be [name, value] pairs of bytes "
                 f"with a numeric content-length ({exc})"
             ) from None
-        head_request = scope["method"] == "HEAD"
+        http11 = cycle.scope["http_version"] == "1.1"
         chunked = False
-        self.expected = -1
-        if head_request or status == 304:
-            # no body follows, but Content-Length still describes the representation
-            if length >= 0:
+        expected = -1
+        if status == 204 or status == 304 or cycle.scope["method"] == "HEAD":
+            no_body = True
+            if length >= 0 and status != 204:
+                # no body follows, but Content-Length still describes the representation
                 parts.append(b"content-length: %d\r\n" % length)
-        elif status == 204 or status < 200:
-            pass
-        elif cycle.trailers and cycle.te_trailers and scope["http_version"] == "1.1":
-            chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
-        elif length >= 0:
-            self.expected = length
-            parts.append(b"content-length: %d\r\n" % length)
-        elif end:
-            parts.append(b"content-length: %d\r\n" % len(body))
-        elif scope["http_version"] == "1.1":
-            chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
         else:
-            keep_alive = False  # HTTP/1.0 without a length: closing ends the body
+            no_body = False
+            if cycle.trailers and cycle.te_trailers and http11:
+                chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+            elif length >= 0:
+                expected = length
+                parts.append(b"content-length: %d\r\n" % length)
+            elif end:
+                parts.append(b"content-length: %d\r\n" % len(body))
+            elif http11:
+                chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+            else:
+                keep_alive = False  # HTTP/1.0 without a length: closing ends the body
+        if not cycle.body_complete:
+            keep_alive = False  # the app answered before the whole request body arrived
         if not keep_alive:
             parts.append(b"connection: close\r\n")
-        elif scope["http_version"] == "1.0":
+        elif not http11:
             parts.append(b"connection: keep-alive\r\n")
         cycle.keep_alive = keep_alive
         parts.append(b"\r\n")
@@ -441,23 +502,27 @@ class H1Connection(asyncio.Protocol):
         lines = len(parts) - 1 + common.lines
         if head.count(b"\n") != lines or head.count(b"\r") != lines:
             raise ValueError("response header names and values must not contain CR or LF")
-        no_body = head_request or status in (204, 304) or status < 200
         self.chunked = chunked
         self.no_body = no_body
+        self.expected = expected
+        self.trailers_open = False
         if no_body or not body:
-            data = head
-        elif chunked:
-            data = b"%s%x\r\n%s\r\n" % (head, len(body), body)
+            self.written = 0
         else:
-            data = head + body
-        if end and chunked:
-            data += b"0\r\n\r\n"
-        self.written = 0 if no_body else len(body)
-        if self.expected >= 0 and self.written > self.expected:
-            raise RuntimeError("response body is longer than its Content-Length")
-        self.transport.write(data)
+            self.written = len(body)
+            if chunked:
+                head = b"%s%x\r\n%s\r\n" % (head, len(body), body)
+            else:
+                if 0 <= expected < len(body):
+                    raise RuntimeError("response body is longer than its Content-Length")
+                head += body
         if end:
+            if chunked:
+                head += b"0\r\n\r\n"
+            self.transport.write(head)
             self._end_response(cycle)
+        else:
+            self.transport.write(head)
 
     def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
         if self.closing:

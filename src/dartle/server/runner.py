@@ -1,0 +1,185 @@
+"""Run a connection's app calls eagerly, inside one long-lived task per connection.
+
+Creating an asyncio Task per request costs a Task object, a WeakSet registration and a
+loop iteration before the app even starts; with pipelined requests it costs one loop
+iteration per request. Most requests never suspend (a hello-world or a cached answer), so
+`Runner.run` starts the app's coroutine at once, in a fresh `contextvars` context, while
+the connection's worker task is "current" — `asyncio.current_task()` and libraries built
+on it (anyio cancel scopes, asyncio.timeout) see a real task. If the app suspends, the
+worker task goes on driving that coroutine to the end, step by step, each step in the
+request's own context so context variables never leak between requests.
+
+An app may also go on after its response is complete (background work). A request that
+arrives meanwhile does not wait for it: it gets a task of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+from dartle.asgi.types import ASGIApp
+
+if TYPE_CHECKING:
+    from dartle.server.cycle import Cycle
+
+logger = logging.getLogger("dartle.error")
+
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
+_current_task = asyncio.current_task
+
+Coro = Coroutine[Any, Any, None]
+
+
+class Runner:
+    """One per connection: starts app calls eagerly, finishes them in its task."""
+
+    __slots__ = ("app", "closed", "current", "loop", "queued", "spawned", "stepping", "task", "wake")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, app: ASGIApp) -> None:
+        self.loop = loop
+        self.app = app
+        self.task: asyncio.Task[None] | None = None
+        self.wake: asyncio.Future[None] | None = None
+        # the app call the worker is driving: cycle, coroutine, its context, what it awaits
+        self.current: tuple[Cycle, Coro, contextvars.Context, Any] | None = None
+        self.queued: Cycle | None = None
+        self.stepping = False
+        self.closed = False
+        self.spawned: set[asyncio.Task[None]] = set()
+
+    def run(self, cycle: Cycle) -> None:
+        """Run the app for `cycle`: here and now, in the worker task, or in a task of its own."""
+        if self.stepping:
+            # called from inside a step (a response completed and the next pipelined
+            # request is due): take it once the current step is over, not re-entrantly
+            self.queued = cycle
+            return
+        if self.current is not None or _current_task(self.loop) is not None:
+            self._spawn(cycle)  # the worker is busy, or we are inside another task
+            return
+        task = self.task
+        if task is None or task.done():
+            task = self.task = self.loop.create_task(self._work())
+        loop = self.loop
+        app = self.app
+        next_cycle: Cycle | None = cycle
+        while next_cycle is not None:
+            cycle = next_cycle
+            ctx = contextvars.copy_context()
+            coro = app(cycle.scope, cycle.receive, cycle.send)
+            self.stepping = True
+            _enter_task(loop, task)
+            try:
+                awaited = ctx.run(coro.send, None)  # type: ignore[attr-defined]
+            except StopIteration:
+                awaited = _FINISHED
+                cycle.app_finished(None)
+            except BaseException as exc:
+                awaited = _FINISHED
+                cycle.app_finished(exc)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+            finally:
+                _leave_task(loop, task)
+                self.stepping = False
+            next_cycle, self.queued = self.queued, None
+            if awaited is not _FINISHED:
+                self.current = (cycle, coro, ctx, awaited)  # type: ignore[assignment]
+                wake = self.wake
+                if wake is not None:
+                    self.wake = None
+                    wake.set_result(None)
+                if next_cycle is not None:
+                    self._spawn(next_cycle)
+                return
+
+    def _spawn(self, cycle: Cycle) -> None:
+        task = contextvars.copy_context().run(self.loop.create_task, cycle.run(self.app))
+        self.spawned.add(task)
+        task.add_done_callback(self.spawned.discard)
+
+    def close(self) -> None:
+        """The connection is gone: let the worker end once it has nothing to drive."""
+        self.closed = True
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake.set_result(None)
+
+    async def _work(self) -> None:
+        while True:
+            current = self.current
+            if current is None:
+                if self.closed:
+                    return
+                wake = self.wake = self.loop.create_future()
+                await wake
+                continue
+            cycle, coro, ctx, awaited = current
+            try:
+                await _Resume(self, coro, ctx, awaited)
+            except BaseException as exc:
+                self.current = None
+                cycle.app_finished(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                self.current = None
+                cycle.app_finished(None)
+            queued, self.queued = self.queued, None
+            if queued is not None:
+                # the app ended in the step that completed its response: the next
+                # pipelined request runs right here, without another loop iteration
+                coro = self.app(queued.scope, queued.receive, queued.send)  # type: ignore[assignment]
+                self.current = (queued, coro, contextvars.copy_context(), _START)
+
+
+class _Marker:
+    pass
+
+
+_FINISHED = _Marker()
+_START = _Marker()
+
+
+class _Resume:
+    """Awaitable that drives a coroutine to its end, each step in the request's context."""
+
+    __slots__ = ("awaited", "coro", "ctx", "runner")
+
+    def __init__(self, runner: Runner, coro: Coro, ctx: contextvars.Context, awaited: Any) -> None:
+        self.runner = runner
+        self.coro = coro
+        self.ctx = ctx
+        self.awaited = awaited
+
+    def __await__(self) -> Generator[Any, None, None]:
+        runner, coro, ctx, awaited = self.runner, self.coro, self.ctx, self.awaited
+        self.awaited = None
+        while True:
+            thrown: BaseException | None = None
+            if awaited is not _START:
+                try:
+                    yield awaited
+                except BaseException as exc:  # cancellation thrown into the worker task
+                    thrown = exc
+            runner.stepping = True
+            try:
+                if thrown is None:
+                    awaited = ctx.run(coro.send, None)
+                else:
+                    awaited = ctx.run(coro.throw, thrown)
+            except StopIteration:
+                return
+            finally:
+                runner.stepping = False
+            queued = runner.queued
+            if queued is not None:
+                # a response completed but its app goes on: the next request must not wait
+                runner.queued = None
+                runner._spawn(queued)
