@@ -28,6 +28,9 @@ from dartle.server.errors import ClientDisconnected
 logger = logging.getLogger("dartle.error")
 
 START, HELD, STREAMING, TRAILERS, DONE = range(5)
+# Cycle.flags: facts from the request head that change how the response is written.
+EXPECT_100 = 1  # the client waits for "100 Continue" before sending the body
+TE_TRAILERS = 2  # the client accepts trailer fields (TE: trailers)
 STATE_NAMES = ("START", "HELD", "STREAMING", "TRAILERS", "DONE")
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
@@ -78,49 +81,45 @@ class Cycle:
         "buffered",
         "chunks",
         "disconnected",
-        "expect_100",
+        "flags",
         "framing",
         "headers",
         "keep_alive",
-        "received",
         "request_done",
         "scope",
-        "sent_bytes",
         "start_time",
         "state",
         "status",
-        "te_trailers",
         "trailers",
         "waiter",
     )
 
-    def __init__(self, scope: Scope, framing: Framing) -> None:
+    headers: Any
+    trailers: bool
+    start_time: float
+
+    def __init__(self, scope: Scope, framing: Framing, keep_alive: bool) -> None:
         self.scope = scope
         self.framing = framing
         self.state = START
         self.status = 0
-        self.headers: Any = ()
-        self.trailers = False
         self.chunks: list[bytes] = []
         self.buffered = 0
-        self.received = 0
         self.body_complete = False
         self.request_done = False
         self.disconnected = False
         self.waiter: asyncio.Future[None] | None = None
-        # Request facts the framing fills in and reads back when it writes the response.
-        self.keep_alive = True
-        self.expect_100 = False
-        self.te_trailers = False
-        self.sent_bytes = 0
-        self.start_time = 0.0
+        self.keep_alive = keep_alive
+        # EXPECT_100 / TE_TRAILERS, set by the framing from the request head
+        self.flags = 0
+        # Set by http.response.start: headers (the app's list) and trailers (bool);
+        # start_time is set only when the access log is on.
 
     # -- events from the framing protocol ------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
         self.chunks.append(data)
         self.buffered += len(data)
-        self.received += len(data)
         if self.waiter is not None:
             self._wake()
 
@@ -161,9 +160,9 @@ class Cycle:
                 return {"type": "http.request", "body": b"", "more_body": False}
             if self.state == DONE:
                 return _DISCONNECT.copy()
-            if self.expect_100:
-                self.expect_100 = False
-                if self.state == START:
+            if self.flags & EXPECT_100:
+                self.flags &= ~EXPECT_100
+                if self.state <= HELD:  # the head is not out yet: 100 may still precede it
                     self.framing.write_continue(self)
             waiter = self.waiter
             if waiter is None:
@@ -185,7 +184,6 @@ class Cycle:
                 new_state = TRAILERS
             else:
                 new_state = DONE
-            self.sent_bytes += len(body)
             if state == HELD:
                 self.framing.write_head(self, self.status, self.headers, body, new_state == DONE)
             else:

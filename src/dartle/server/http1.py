@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from dartle.server import proxy
-from dartle.server.cycle import DONE, START, Cycle
+from dartle.server.cycle import DONE, EXPECT_100, START, TE_TRAILERS, Cycle
 from dartle.server.errors import ClientDisconnected
 from dartle.server.runner import Runner
 from dartle.server.wire import STATUS_LINES, error_response, status_line
@@ -37,6 +37,7 @@ WRITE_LOW_WATER = 16 * 1024
 SENDFILE_CHUNK = 256 * 1024
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_VERSIONS = frozenset(("1.1", "1.0"))
 # Response headers the app may send that the framing decides itself.
 _FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Request headers whose values the framing itself needs; all others only go to the scope.
@@ -62,6 +63,7 @@ class H1Connection(asyncio.Protocol):
         "active",
         "app",
         "asgi",
+        "body_received",
         "chunked",
         "client_addr",
         "closing",
@@ -91,6 +93,7 @@ class H1Connection(asyncio.Protocol):
         "root_path",
         "runner",
         "scheme",
+        "sendfile_ok",
         "server_addr",
         "state",
         "trailers_open",
@@ -124,6 +127,7 @@ class H1Connection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.watched: dict[bytes, bytes] | None = None
         self.head_size = 0
+        self.body_received = 0
         self.field_size = 0
         self.lifespan_state = state.lifespan_state
         self.access_log = state.access_log
@@ -166,8 +170,10 @@ class H1Connection(asyncio.Protocol):
         if state.config.proxy_headers:
             host = self.client_addr[0] if self.client_addr else None
             self.proxy_trusted = host in state.trusted
+        self.sendfile_ok = True
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
+            self.sendfile_ok = False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -238,6 +244,7 @@ class H1Connection(asyncio.Protocol):
         self.headers = []
         self.watched = None
         self.head_size = 0
+        self.body_received = 0
         self.in_head = True
         self.head_tick = self.state.ticks
 
@@ -254,6 +261,8 @@ class H1Connection(asyncio.Protocol):
         if self.field_size > self.max_head:
             raise _HeadTooLarge()
         name = name.lower()
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(b" \t")  # llhttp strips leading whitespace, not trailing
         self.headers.append((name, value))
         if name in _WATCHED:
             if self.watched is None:
@@ -280,11 +289,15 @@ class H1Connection(asyncio.Protocol):
             path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
         else:
             path = raw_path.decode("utf-8", "replace")
+        version = parser.get_http_version()
+        if version not in _VERSIONS:
+            self._reject(505, f"HTTP version {version} is not supported")
+            raise _Stop()
         root = self.root_path
         scope = {
             "type": "http",
             "asgi": self.asgi,
-            "http_version": parser.get_http_version(),
+            "http_version": version,
             "server": self.server_addr,
             "client": self.client_addr,
             "scheme": self.scheme,
@@ -297,8 +310,7 @@ class H1Connection(asyncio.Protocol):
             "state": self.lifespan_state.copy(),
             "extensions": self.extensions,
         }
-        cycle = Cycle(scope, self)
-        cycle.keep_alive = parser.should_keep_alive()
+        cycle = Cycle(scope, self, parser.should_keep_alive())
         self.parsing = cycle
         watched = self.watched
         if watched is not None and self._check_watched(cycle, watched, scope):
@@ -323,13 +335,14 @@ class H1Connection(asyncio.Protocol):
         expect = watched.get(b"expect")
         if expect is not None:
             if expect.lower() == b"100-continue":
-                cycle.expect_100 = scope["http_version"] == "1.1"
+                if scope["http_version"] == "1.1":
+                    cycle.flags |= EXPECT_100
             else:
                 self._reject(417, "Expectation failed")
                 return True
         te_header = watched.get(b"te")
         if te_header is not None and b"trailers" in te_header.lower():
-            cycle.te_trailers = True
+            cycle.flags |= TE_TRAILERS
         if self.proxy_trusted:
             proxy.apply_forwarded(scope, watched, self.state.trusted)
         return False
@@ -341,7 +354,9 @@ class H1Connection(asyncio.Protocol):
         cycle.feed_body(body)
         if cycle.buffered > BODY_HIGH_WATER:
             self._pause_reading()
-        if self.max_body is not None and cycle.received > self.max_body:
+        if self.max_body is not None:
+            self.body_received += len(body)
+        if self.max_body is not None and self.body_received > self.max_body:
             self._reject(413, f"Request body larger than the limit of {self.max_body} bytes")
             raise _Stop()
 
@@ -416,7 +431,7 @@ class H1Connection(asyncio.Protocol):
         access_logger.info(
             '%s - "%s %s HTTP/%s" %d %d %.2fms',
             who, scope["method"], path, scope["http_version"], cycle.status,
-            cycle.sent_bytes, millis,
+            self.written, millis,
         )
 
     # -- flow control ---------------------------------------------------------------------
@@ -477,7 +492,7 @@ class H1Connection(asyncio.Protocol):
                 parts.append(b"content-length: %d\r\n" % length)
         else:
             no_body = False
-            if cycle.trailers and cycle.te_trailers and http11:
+            if cycle.trailers and cycle.flags & TE_TRAILERS and http11:
                 chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
             elif length >= 0:
@@ -543,14 +558,16 @@ class H1Connection(asyncio.Protocol):
     def write_trailers(self, cycle: Cycle, headers: Any, end: bool) -> None:
         if self.closing:
             return
+        try:
+            lines = [b"%s: %s\r\n" % (name, value) for name, value in headers]
+        except TypeError:
+            raise TypeError("trailer names and values must be bytes") from None
+        block = b"".join(lines)
+        if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+            raise ValueError("trailer names and values must not contain CR or LF")
         if self.chunked:
-            try:
-                lines = [b"%s: %s\r\n" % (name, value) for name, value in headers]
-            except TypeError:
-                raise TypeError("trailer names and values must be bytes") from None
-            block = b"".join(lines)
-            if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
-                raise ValueError("trailer names and values must not contain CR or LF")
+            if not cycle.flags & TE_TRAILERS:
+                block = b""  # the client did not say it accepts trailers (TE: trailers)
             if not self.trailers_open:
                 self.trailers_open = True
                 block = b"0\r\n" + block
@@ -573,20 +590,35 @@ class H1Connection(asyncio.Protocol):
         except OSError as exc:
             raise RuntimeError(f"http.response.pathsend cannot open {path!r}: {exc}") from None
         try:
+            end = not cycle.trailers
             size = os.fstat(file.fileno()).st_size
-            first = file.read(SENDFILE_CHUNK)
-            end = len(first) >= size
-            self.write_head(cycle, cycle.status, cycle.headers, first, end and not cycle.trailers)
-            cycle.sent_bytes += len(first)
-            while not end:
+            if size <= SENDFILE_CHUNK:
+                data = file.read()
+                self.write_head(cycle, cycle.status, cycle.headers, data, end)
+                return
+            self.write_head(cycle, cycle.status, cycle.headers, b"", False)
+            if self.no_body:
+                self.write_body(cycle, b"", end)
+                return
+            if self.sendfile_ok and not self.chunked:
+                try:
+                    sent = await self.loop.sendfile(self.transport, file, 0, size, fallback=False)
+                except (NotImplementedError, asyncio.SendfileNotAvailableError):
+                    self.sendfile_ok = False  # uvloop has no sendfile: copy through the transport
+                else:
+                    self.written += sent
+                    self.write_body(cycle, b"", end)
+                    return
+            while True:
                 if self.closing:
                     raise ClientDisconnected()
                 if self.write_paused:
                     await self.drain()
                 chunk = file.read(SENDFILE_CHUNK)
-                end = not chunk
-                cycle.sent_bytes += len(chunk)
-                self.write_body(cycle, chunk, end and not cycle.trailers)
+                if not chunk:
+                    self.write_body(cycle, b"", end)
+                    return
+                self.write_body(cycle, chunk, False)
         finally:
             file.close()
 

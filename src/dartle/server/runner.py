@@ -170,10 +170,7 @@ class _Resume:
                     thrown = exc
             runner.stepping = True
             try:
-                if thrown is None:
-                    awaited = ctx.run(coro.send, None)
-                else:
-                    awaited = ctx.run(coro.throw, thrown)
+                awaited = ctx.run(coro.send, None) if thrown is None else ctx.run(coro.throw, thrown)
             except StopIteration:
                 return
             finally:

@@ -106,6 +106,7 @@ class Server:
         await self._shutdown(state)
         ticker.cancel()
         await lifespan.shutdown()
+        await _cancel_leftovers()
         return self.exit_code
 
     def request_exit(self) -> None:
@@ -186,9 +187,19 @@ class Server:
         self.should_exit.set()
 
 
+async def _cancel_leftovers() -> None:
+    """End the tasks still pending (idle connection workers, abandoned app tasks)."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=1.0)
+
+
 def _is_request_task(task: asyncio.Task[Any]) -> bool:
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == "Cycle.run"
+    return getattr(coro, "__qualname__", "") in ("Cycle.run", "Runner._work")
 
 
 def bind_socket(config: Config) -> socket.socket:
