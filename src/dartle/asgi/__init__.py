@@ -1,0 +1,1 @@
+"""The ASGI specification side of dartle: types, validation and concurrency helpers."""
