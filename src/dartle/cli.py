@@ -56,6 +56,20 @@ def main() -> None:
               help="Largest request head (request line and headers) in bytes; past it: 431.")
 @click.option("--max-body-size", default=None, type=int,
               help="Largest request body in bytes; past it: 413. Default: no limit.")
+@click.option("--ws", type=click.Choice(["auto", "none", "websockets"]), default="auto", show_default=True,
+              help="WebSocket support: 'none' answers upgrade requests as plain HTTP.")
+@click.option("--ws-max-size", default=16 * 1024 * 1024, type=int, show_default=True,
+              help="Largest WebSocket message in bytes; past it the connection closes with 1009.")
+@click.option("--ws-ping-interval", default=20.0, type=float, show_default=True,
+              help="Seconds between server pings on a WebSocket.")
+@click.option("--ws-ping-timeout", default=20.0, type=float, show_default=True,
+              help="Seconds to wait for a pong before closing with 1011.")
+@click.option("--ws-per-message-deflate/--no-ws-per-message-deflate", default=True, show_default=True,
+              help="Offer permessage-deflate compression on WebSockets.")
+@click.option("--interface", type=click.Choice(["auto", "asgi3", "asgi2", "wsgi"]), default="auto",
+              show_default=True, help="The app's interface; auto detects it.")
+@click.option("--strict-asgi", is_flag=True,
+              help="Check every ASGI event both ways and fail loudly on a broken rule.")
 def run(app: str, **options: Any) -> None:
     """Serve APP, given as module:attribute (e.g. main:app)."""
     if options["forwarded_allow_ips"] is None:
@@ -72,7 +86,9 @@ def run_config(app: Any, options: dict[str, Any]) -> int:
     try:
         config = Config.from_options(app, **options)
         configure_logging(config.log_level, config.log_config)
-        asgi_app = load_app(config.app, config.factory, config.app_dir)
+        asgi_app = load_app(
+            config.app, config.factory, config.app_dir, config.interface, config.strict_asgi
+        )
         return serve(config, asgi_app)
     except (AppLoadError, ValueError, TypeError, OSError) as exc:
         click.echo(f"Error: {exc}", err=True)

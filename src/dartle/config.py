@@ -45,6 +45,15 @@ class Config:
     backlog: int = 2048
     max_header_size: int = 32 * 1024
     max_body_size: int | None = None
+    # WebSocket (server/websocket.py)
+    ws: Literal["auto", "none", "websockets"] = "auto"
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
+    ws_per_message_deflate: bool = True
+    # What kind of callable the app is (auto: detected), and the strict ASGI checker
+    interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto"
+    strict_asgi: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -61,6 +70,12 @@ class Config:
             problems.append("limit_concurrency must be at least 1")
         if self.loop not in ("auto", "uvloop", "asyncio"):
             problems.append(f"loop must be auto, uvloop or asyncio, not {self.loop!r}")
+        if self.ws not in ("auto", "none", "websockets"):
+            problems.append(f"ws must be auto, none or websockets, not {self.ws!r}")
+        if self.ws_max_size < 1:
+            problems.append("ws_max_size must be at least 1 byte")
+        if self.interface not in ("auto", "asgi3", "asgi2", "wsgi"):
+            problems.append(f"interface must be auto, asgi3, asgi2 or wsgi, not {self.interface!r}")
         if self.lifespan not in ("auto", "on", "off"):
             problems.append(f"lifespan must be auto, on or off, not {self.lifespan!r}")
         if self.root_path.endswith("/"):

@@ -385,11 +385,11 @@ class H1Connection(asyncio.Protocol):
         # No upgrade is served by this framing yet (WebSocket and h2c come later): the
         # request is answered as plain HTTP and the connection closed after it, since the
         # parser cannot go on past an upgrade.
-        cycle = self.parsing or self.active
-        if cycle is not None:
-            cycle.keep_alive = False
         if self.parsing is not None:
             self.on_message_complete()
+        cycle = self.pipeline[-1] if self.pipeline else self.active
+        if cycle is not None:
+            cycle.keep_alive = False
         self._pause_reading()
 
     def app_done(self, cycle: Cycle) -> None:

@@ -43,8 +43,18 @@ def import_from_string(target: str, app_dir: str = ".") -> Any:
     return obj
 
 
-def load_app(target: Any, factory: bool = False, app_dir: str = ".") -> ASGIApp:
-    """Import (if a string), call the factory (if asked) and check the ASGI interface."""
+def load_app(
+    target: Any,
+    factory: bool = False,
+    app_dir: str = ".",
+    interface: str = "auto",
+    strict: bool = False,
+) -> ASGIApp:
+    """Import (if a string), call the factory (if asked) and check the ASGI interface.
+
+    `interface` and `strict` (--interface, --strict-asgi) are honoured by the WSGI bridge
+    and the strict checker (dartle.asgi.wsgi, dartle.asgi.validate) once they exist.
+    """
     name = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
     app = import_from_string(target, app_dir) if isinstance(target, str) else target
     if factory:
