@@ -43,8 +43,39 @@ _FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connect
 # Request headers whose values the framing itself needs; all others only go to the scope.
 _WATCHED = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
-     b"x-forwarded-proto", b"upgrade")
+     b"x-forwarded-proto", b"upgrade", b"connection", b"proxy-connection")
 )
+
+
+# Request targets seen recently -> (path, raw_path, query_string) for the scope. Most
+# traffic repeats a few URLs; parsing and decoding each time is measurable per request.
+_TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}
+_TARGETS_MAX = 1024
+
+
+def _parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
+    """Split and decode a request target; remembered for origin-form targets."""
+    if url[:1] == b"/":
+        raw_path, _, query = url.partition(b"?")
+    elif url == b"*":
+        raw_path, query = b"*", b""
+    else:
+        parsed = httptools.parse_url(url)  # absolute-form: http://host/path?query
+        raw_path = parsed.path or b"/"
+        query = parsed.query or b""
+    if b"%" in raw_path:
+        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    else:
+        path = raw_path.decode("utf-8", "replace")
+    if root_path:
+        path = root_path + path
+        raw_path = root_path.encode() + raw_path
+    target = (path, raw_path, query)
+    if url[:1] == b"/" and len(url) <= 256 and not root_path:
+        if len(_TARGETS) >= _TARGETS_MAX:
+            _TARGETS.clear()
+        _TARGETS[url] = target
+    return target
 
 
 class _HeadTooLarge(Exception):
@@ -87,12 +118,12 @@ class H1Connection(asyncio.Protocol):
         "pending_error",
         "pipeline",
         "proxy_trusted",
-        "raw_root",
         "read_paused",
         "ready",
         "root_path",
         "runner",
         "scheme",
+        "scope_template",
         "sendfile_ok",
         "server_addr",
         "state",
@@ -113,7 +144,6 @@ class H1Connection(asyncio.Protocol):
         self.max_head = config.max_header_size
         self.max_body = config.max_body_size
         self.root_path = config.root_path
-        self.raw_root = config.root_path.encode()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server_addr: Any = None
@@ -174,6 +204,22 @@ class H1Connection(asyncio.Protocol):
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
             self.sendfile_ok = False
+        self.scope_template = {
+            "type": "http",
+            "asgi": self.asgi,
+            "http_version": "1.1",
+            "server": self.server_addr,
+            "client": self.client_addr,
+            "scheme": self.scheme,
+            "method": "GET",
+            "root_path": self.root_path,
+            "path": "/",
+            "raw_path": b"/",
+            "query_string": b"",
+            "headers": [],
+            "state": {},
+            "extensions": self.extensions,
+        }
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -276,43 +322,29 @@ class H1Connection(asyncio.Protocol):
         parser = self.parser
         method_raw = parser.get_method()
         method = _METHODS.get(method_raw) or method_raw.decode("ascii")
-        url = self.url
-        if url[:1] == b"/":
-            raw_path, _, query = url.partition(b"?")
-        elif url == b"*":
-            raw_path, query = b"*", b""
-        else:
-            parsed = httptools.parse_url(url)
-            raw_path = parsed.path or b"/"
-            query = parsed.query or b""
-        if b"%" in raw_path:
-            path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-        else:
-            path = raw_path.decode("utf-8", "replace")
-        version = parser.get_http_version()
-        if version not in _VERSIONS:
-            self._reject(505, f"HTTP version {version} is not supported")
-            raise _Stop()
-        root = self.root_path
-        scope = {
-            "type": "http",
-            "asgi": self.asgi,
-            "http_version": version,
-            "server": self.server_addr,
-            "client": self.client_addr,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": root,
-            "path": root + path if root else path,
-            "raw_path": self.raw_root + raw_path if root else raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": self.lifespan_state.copy(),
-            "extensions": self.extensions,
-        }
-        cycle = Cycle(scope, self, parser.should_keep_alive())
-        self.parsing = cycle
+        target = _TARGETS.get(self.url)
+        if target is None:
+            target = _parse_target(self.url, self.root_path)
+        keep_alive = parser.should_keep_alive()
         watched = self.watched
+        if watched is None and keep_alive:
+            # llhttp keeps an HTTP/1.0 (or 0.9/2.0) connection alive only when a Connection
+            # header asks for it, and Connection is watched: this request is HTTP/1.1.
+            # (get_http_version() formats a new string per call; this path skips it.)
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
+            if version not in _VERSIONS:
+                self._reject(505, f"HTTP version {version} is not supported")
+                raise _Stop()
+        scope = self.scope_template.copy()
+        scope["http_version"] = version
+        scope["method"] = method
+        scope["path"], scope["raw_path"], scope["query_string"] = target
+        scope["headers"] = self.headers
+        scope["state"] = self.lifespan_state.copy() if self.lifespan_state else {}
+        cycle = Cycle(scope, self, keep_alive)
+        self.parsing = cycle
         if watched is not None and self._check_watched(cycle, watched, scope):
             raise _Stop()
         if self.active is None:

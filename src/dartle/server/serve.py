@@ -9,10 +9,12 @@ import os
 import signal
 import socket
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from dartle.asgi.types import ASGIApp
 from dartle.config import Config
+from dartle.server.activation import systemd_sockets
 from dartle.server.http1 import H1Connection
 from dartle.server.lifespan import Lifespan
 from dartle.server.wire import CommonHeaders
@@ -40,6 +42,7 @@ class ServerState:
         )
         self.connections: set[H1Connection] = set()
         self.tasks = 0
+        self.requests = 0  # app tasks finished: the worker's --max-requests count
         self.ticks = 0
         self.limit = config.limit_concurrency
         self.shutting_down = False
@@ -51,6 +54,7 @@ class ServerState:
 
     def task_done(self) -> None:
         self.tasks -= 1
+        self.requests += 1
         if self.shutting_down and not self.tasks and not self.connections:
             self.drained.set()
 
@@ -70,6 +74,11 @@ class Server:
         self.exit_code = 0
         self._servers: list[asyncio.AbstractServer] = []
         self.state: ServerState | None = None
+        # A worker process (server/worker.py) hooks in here; a lone server leaves them be.
+        self.announce = True
+        self.on_serving: Callable[[], None] | None = None
+        self.on_tick: Callable[[], None] | None = None
+        self.startup_failure: str | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> int:
         """Serve until SIGINT/SIGTERM (or `request_exit()`); returns the exit status."""
@@ -80,10 +89,11 @@ class Server:
         self._install_signal_handlers(loop)
         logger.info("Started server process [%d]", os.getpid())
         if sockets is None:
-            sockets = [bind_socket(config)]
+            sockets = systemd_sockets() or [bind_socket(config)]
         lifespan = Lifespan(self.app, config.lifespan)
         state.lifespan_state = lifespan.state
         if not await lifespan.startup():
+            self.startup_failure = lifespan.failed_message or "the lifespan startup raised"
             for sock in sockets:
                 sock.close()
             return EXIT_STARTUP_FAILURE
@@ -100,7 +110,10 @@ class Server:
                     lambda: H1Connection(state), sock=sock, backlog=config.backlog
                 )
             self._servers.append(server)
-            logger.info("dartle running on %s (Press CTRL+C to quit)", describe(sock))
+            if self.announce:
+                logger.info("dartle running on %s (Press CTRL+C to quit)", describe(sock))
+        if self.on_serving is not None:
+            self.on_serving()
         ticker = loop.create_task(self._tick())
         await self.should_exit.wait()
         await self._shutdown(state)
@@ -124,6 +137,8 @@ class Server:
             await asyncio.sleep(TICK)
             state.ticks += 1
             common.refresh()
+            if self.on_tick is not None:
+                self.on_tick()
             now = state.ticks
             for conn in list(state.connections):
                 conn.tick(now, keep_alive_ticks, header_ticks)
@@ -221,6 +236,8 @@ def bind_socket(config: Config) -> socket.socket:
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if config.reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((config.host, config.port))
     except OSError as exc:
@@ -256,9 +273,13 @@ def new_event_loop(name: str) -> asyncio.AbstractEventLoop:
 
 def serve(config: Config, app: ASGIApp, sockets: list[socket.socket] | None = None) -> int:
     """Run one server to completion on a new event loop; returns the exit status."""
-    loop = new_event_loop(config.loop)
+    return run_server(Server(config, app), sockets)
+
+
+def run_server(server: Server, sockets: list[socket.socket] | None = None) -> int:
+    """Run `server` to completion on a new event loop (--loop); returns the exit status."""
+    loop = new_event_loop(server.config.loop)
     asyncio.set_event_loop(loop)
-    server = Server(config, app)
     try:
         return loop.run_until_complete(server.serve(sockets))
     finally:
