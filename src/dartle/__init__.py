@@ -1,7 +1,12 @@
-"""dartle: an ASGI server and a typed web framework, each usable alone."""
+"""dartle: an ASGI server and a typed web framework, each usable alone.
+
+`dartle.run(app)` serves any ASGI app; `from dartle import App, Request, ...` gives the
+framework (imported on first use, so the server alone never loads it).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -18,3 +23,12 @@ def run(app: Any, **options: Any) -> None:
     code = run_config(app, options)
     if code:
         raise SystemExit(code)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StaticFiles":
+        return importlib.import_module("dartle.web.staticfiles").StaticFiles
+    web = importlib.import_module("dartle.web")
+    if name in getattr(web, "__all__", ()):
+        return getattr(web, name)
+    raise AttributeError(f"module 'dartle' has no attribute {name!r}")

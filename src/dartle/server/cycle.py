@@ -246,6 +246,9 @@ class Cycle:
 
     def app_finished(self, exc: BaseException | None) -> None:
         """The app returned (`exc` is None) or raised `exc`: give the request its outcome."""
+        if exc is None and self.state == DONE:
+            self.framing.app_done(self)
+            return
         try:
             if exc is None:
                 if self.state != DONE and not self.disconnected:

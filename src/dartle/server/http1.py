@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from dartle.server.cycle import DONE, EXPECT_100, START, TE_TRAILERS, Cycle
 from dartle.server.errors import ClientDisconnected
 from dartle.server.runner import Runner
 from dartle.server.wire import STATUS_LINES, error_response, status_line
+from dartle.server.ws_h1 import Handshake, websocket_handshake
 
 if TYPE_CHECKING:
     from dartle.server.serve import ServerState
@@ -76,6 +78,28 @@ def _parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
             _TARGETS.clear()
         _TARGETS[url] = target
     return target
+
+
+# Formatted response header lines by (name, value): apps repeat the same headers, and
+# formatting plus checking each one per response is measurable. Framing headers are
+# never cached (their values change and the framing reads them).
+_HEADER_LINES: dict[tuple[bytes, bytes], bytes] = {}
+_HEADER_LINES_MAX = 4096
+# CR, LF or NUL in a response header would let a value forge headers or a second response.
+_UNSAFE = re.compile(rb"[\r\n\0]").search
+
+
+def _header_line(item: Any, name: bytes, value: bytes) -> bytes:
+    if type(name) is not bytes or type(value) is not bytes:
+        raise TypeError(f"header name and value must be bytes, not {item!r}")
+    if _UNSAFE(name) or _UNSAFE(value) or not name:
+        raise ValueError(f"response header {name!r} has a CR, LF or NUL byte, or no name")
+    line = b"%s: %s\r\n" % (name, value)
+    if type(item) is tuple:
+        if len(_HEADER_LINES) >= _HEADER_LINES_MAX:
+            _HEADER_LINES.clear()
+        _HEADER_LINES[item] = line
+    return line
 
 
 class _HeadTooLarge(Exception):
@@ -133,6 +157,7 @@ class H1Connection(asyncio.Protocol):
         "watched",
         "write_paused",
         "written",
+        "ws_handshake",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -263,8 +288,8 @@ class H1Connection(asyncio.Protocol):
             self.head_size += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade_requested()
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade_requested(data, exc.args[0])
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _HeadTooLarge):
@@ -285,18 +310,21 @@ class H1Connection(asyncio.Protocol):
 
     # -- parser callbacks -----------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-        self.watched = None
-        self.head_size = 0
-        self.body_received = 0
-        self.in_head = True
-        self.head_tick = self.state.ticks
-
     def on_url(self, url: bytes) -> None:
-        self.url += url
-        self.field_size = len(self.url)
+        # The first piece of a request line starts a new message. (Doing this here rather
+        # than in on_message_begin saves a parser callback per request; bytes that come
+        # before the target are bounded by the idle timeout.)
+        if self.in_head:
+            url = self.url + url
+        else:
+            self.headers = []
+            self.watched = None
+            self.head_size = 0
+            self.body_received = 0
+            self.in_head = True
+            self.head_tick = self.state.ticks
+        self.url = url
+        self.field_size = len(url)
         if self.field_size > self.max_head:
             raise _HeadTooLarge()
 
@@ -336,6 +364,19 @@ class H1Connection(asyncio.Protocol):
             version = parser.get_http_version()
             if version not in _VERSIONS:
                 self._reject(505, f"HTTP version {version} is not supported")
+                raise _Stop()
+        if watched is not None and b"upgrade" in watched and self.state.config.ws != "none":
+            handshake = websocket_handshake(self, method, version, target)
+            if handshake is not None:
+                refusal = handshake.refusal
+                if self.active is not None:
+                    self._reject(400, "A WebSocket handshake cannot be pipelined behind a request")
+                elif refusal is None:
+                    self.ws_handshake: Handshake | None = handshake  # upgraded once parsed
+                    return
+                else:
+                    self.transport.write(refusal)
+                    self._close()
                 raise _Stop()
         scope = self.scope_template.copy()
         scope["http_version"] = version
@@ -396,7 +437,9 @@ class H1Connection(asyncio.Protocol):
         cycle = self.parsing
         if cycle is not None:
             self.parsing = None
-            cycle.feed_complete()
+            cycle.body_complete = True
+            if cycle.waiter is not None:
+                cycle.feed_complete()
 
     # -- request lifecycle ----------------------------------------------------------------
 
@@ -413,10 +456,18 @@ class H1Connection(asyncio.Protocol):
         state.tasks += 1
         self.runner.run(cycle)
 
-    def _upgrade_requested(self) -> None:
-        # No upgrade is served by this framing yet (WebSocket and h2c come later): the
-        # request is answered as plain HTTP and the connection closed after it, since the
-        # parser cannot go on past an upgrade.
+    def _upgrade_requested(self, data: bytes, offset: int) -> None:
+        # A WebSocket handshake checked in on_headers_complete takes the transport over,
+        # with the bytes that followed the request (data[offset:]).
+        handshake = getattr(self, "ws_handshake", None)  # a slot, set only by a handshake
+        if handshake is not None:
+            self.ws_handshake = None
+            self.closing = True  # the transport belongs to the WebSocket now
+            self.runner.close()
+            handshake.upgrade(self, data[offset:])
+            return
+        # Other upgrades (h2c comes later) are answered as plain HTTP and the connection
+        # closed after, since the parser cannot go on past an upgrade.
         if self.parsing is not None:
             self.on_message_complete()
         cycle = self.pipeline[-1] if self.pipeline else self.active
@@ -497,23 +548,29 @@ class H1Connection(asyncio.Protocol):
         parts = [STATUS_LINES.get(status) or status_line(status), common.block]
         length = -1
         keep_alive = cycle.keep_alive
+        lines = _HEADER_LINES
         try:
-            for name, value in headers:
-                lname = name.lower()
-                if lname in _FRAMING_HEADERS:
-                    # the server frames the body itself (ASGI: app Transfer-Encoding is
-                    # ignored); Content-Length is re-added once the framing is chosen
-                    if lname == b"content-length":
-                        length = int(value)
-                    elif lname == b"connection" and b"close" in value.lower():
-                        keep_alive = False
-                    continue
-                parts.append(b"%s: %s\r\n" % (name, value))
+            for item in headers:
+                line = lines.get(item)
+                if line is None:
+                    name, value = item
+                    lname = name.lower()
+                    if lname in _FRAMING_HEADERS:
+                        # the server frames the body itself (ASGI: app Transfer-Encoding
+                        # is ignored); Content-Length is re-added once framing is chosen
+                        if lname == b"content-length":
+                            length = int(value)
+                        elif lname == b"connection" and b"close" in value.lower():
+                            keep_alive = False
+                        continue
+                    line = _header_line(item, name, value)
+                parts.append(line)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                "http.response.start headers must be [name, value] pairs of bytes "
-                f"with a numeric content-length ({exc})"
-            ) from None
+            if isinstance(exc, TypeError) and "unhashable" in str(exc):
+                # header pairs given as lists: same rules, without the line cache
+                self.write_head(cycle, status, [tuple(h) for h in headers], body, end)
+                return
+            raise type(exc)(f"http.response.start headers: {exc}") from None
         http11 = cycle.scope["http_version"] == "1.1"
         chunked = False
         expected = -1
@@ -546,9 +603,6 @@ class H1Connection(asyncio.Protocol):
         cycle.keep_alive = keep_alive
         parts.append(b"\r\n")
         head = b"".join(parts)
-        lines = len(parts) - 1 + common.lines
-        if head.count(b"\n") != lines or head.count(b"\r") != lines:
-            raise ValueError("response header names and values must not contain CR or LF")
         self.chunked = chunked
         self.no_body = no_body
         self.expected = expected
@@ -608,7 +662,7 @@ class H1Connection(asyncio.Protocol):
             self._end_response(cycle)
 
     def _end_response(self, cycle: Cycle) -> None:
-        if self.expected >= 0 and self.written < self.expected:
+        if self.written < self.expected:
             logger.error(
                 "response body shorter than its Content-Length (%d < %d): closing",
                 self.written, self.expected,

@@ -148,6 +148,12 @@ class Server:
         state.shutting_down = True
         for server in self._servers:
             server.close()
+        if state.connections:
+            # A connection accepted a moment ago may not have delivered its first request
+            # yet (its client cannot know we are leaving): idle connections get one tick to
+            # send a request, which is answered, before they are closed. Under workers this
+            # is what keeps a rolling restart free of failed requests.
+            await asyncio.sleep(TICK)
         for conn in list(state.connections):
             conn.shutdown()
         if state.connections or state.tasks:

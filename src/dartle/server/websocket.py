@@ -26,10 +26,10 @@ import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from websockets.exceptions import InvalidState, ProtocolError
-from websockets.frames import BINARY, CLOSE, CONT, PONG, TEXT, Close
+from websockets.frames import BINARY, CLOSE, CONT, PONG, TEXT, Close, Frame
 from websockets.protocol import OPEN as PROTOCOL_OPEN
 from websockets.server import ServerProtocol
 
@@ -100,14 +100,16 @@ class WebSocketSession:
     """The ASGI side of one WebSocket: `receive`, `send`, and the app's run."""
 
     __slots__ = (
+        "accepted",
         "app",
         "carrier",
         "close_deadline",
+        "close_sent",
         "connect_delivered",
         "disconnect",
         "extensions_header",
-        "fragments",
         "fragment_text",
+        "fragments",
         "inbox",
         "inbox_bytes",
         "loop",
@@ -149,6 +151,8 @@ class WebSocketSession:
         self.ping_interval = ping_interval if ping_interval else None
         self.ping_timeout = ping_timeout if ping_timeout else None
         self.phase = HANDSHAKE
+        self.accepted = False  # the handshake completed: bytes in are frames
+        self.close_sent = False  # our close frame is out: messages still coming are dropped
         self.connect_delivered = False
         # The event receive() returns once the connection is over for the app.
         self.disconnect: dict[str, Any] | None = None
@@ -278,7 +282,7 @@ class WebSocketSession:
                 self._close(code, reason)
                 return
             self._unexpected(mtype, phase)
-        if self.lost or self.disconnect is not None and phase != HANDSHAKE:
+        if self.lost or (self.disconnect is not None and phase != HANDSHAKE):
             raise ClientDisconnected("the WebSocket is closed")
         if phase == HANDSHAKE:
             if self.lost:
@@ -346,17 +350,15 @@ class WebSocketSession:
                 )
         self.carrier.accept(subprotocol, self.extensions_header, headers)
         self.carrier.log_access(self.scope, 101)
-        self.phase = OPEN
+        self.accepted = True
         if self.shutting_down:
+            self.phase = CLOSED
             self._close(GOING_AWAY, "server shutting down")
             return
+        self.phase = OPEN
         if self.ping_interval is not None:
             self.ping_handle = self.loop.call_later(self.ping_interval, self._ping)
-        if self.stash:
-            data = bytes(self.stash)
-            self.stash.clear()
-            self._parse(data)
-        if self.read_held and not self.inbox and self.phase == OPEN:
+        if self.stash or self.read_held:
             self._resume()
 
     def _refuse(self, status: int, message: str) -> None:
@@ -371,12 +373,12 @@ class WebSocketSession:
 
     def data_in(self, data: bytes) -> None:
         """Bytes from the client (everything after the handshake request)."""
-        if self.phase != OPEN or self.read_held:
-            if self.phase == HANDSHAKE or self.read_held:
+        if not self.accepted or self.read_held:
+            if self.read_held or self.phase == HANDSHAKE:
                 self.stash += data
                 if len(self.stash) > PARSE_SLICE and not self.read_held:
                     self._hold()
-            return  # after the response (denial, refusal) or the close: nothing to read
+            return  # after an HTTP response (refusal, denial) nothing more is read
         if len(data) <= PARSE_SLICE:
             self._parse(data)
         else:
@@ -385,7 +387,7 @@ class WebSocketSession:
     def _parse_sliced(self, data: bytes) -> None:
         view = memoryview(data)
         for start in range(0, len(data), PARSE_SLICE):
-            if self.read_held or self.phase != OPEN:
+            if self.read_held:
                 self.stash += view[start:]
                 return
             self._parse(bytes(view[start : start + PARSE_SLICE]))
@@ -393,34 +395,37 @@ class WebSocketSession:
     def _parse(self, data: bytes) -> None:
         protocol = self.protocol
         protocol.receive_data(data)
-        for frame in protocol.events_received():
+        # a session's protocol starts OPEN: its events are frames, never HTTP messages
+        for frame in cast("list[Frame]", protocol.events_received()):
             opcode = frame.opcode
+            payload = frame.data
+            if type(payload) is not bytes:  # unmasking and inflating give bytes already
+                payload = bytes(payload)
             if opcode is TEXT or opcode is BINARY:
                 if frame.fin:
                     if opcode is TEXT:
                         try:
-                            text = frame.data.decode()
+                            text = payload.decode()
                         except UnicodeDecodeError:
                             self._fail_utf8()
                             return
                         self._deliver({"type": "websocket.receive", "text": text}, len(text))
                     else:
-                        data = frame.data
-                        self._deliver({"type": "websocket.receive", "bytes": data}, len(data))
+                        self._deliver({"type": "websocket.receive", "bytes": payload}, len(payload))
                 else:
                     self.fragment_text = opcode is TEXT
-                    if not self._fragment(frame.data, False):
+                    if not self._fragment(payload, False):
                         return
             elif opcode is CONT:
-                if not self._fragment(frame.data, frame.fin):
+                if not self._fragment(payload, frame.fin):
                     return
             elif opcode is CLOSE:
                 self._peer_closed()
             elif opcode is PONG:
-                self._pong(frame.data)
+                self._pong(payload)
             # PING: the protocol has queued the pong already
         self._flush()
-        if protocol.state is not PROTOCOL_OPEN and self.disconnect is None:
+        if protocol.parser_exc is not None and self.disconnect is None:
             self._protocol_failed()
 
     def _fragment(self, data: bytes, fin: bool) -> bool:
@@ -453,6 +458,8 @@ class WebSocketSession:
         return True
 
     def _deliver(self, message: Message, size: int) -> None:
+        if self.close_sent:
+            return  # the app has closed (or is gone): it reads no more
         inbox = self.inbox
         inbox.append((message, size))
         self.inbox_bytes += size
@@ -486,8 +493,13 @@ class WebSocketSession:
 
     def data_eof(self) -> None:
         """The client will send no more (TCP half-close)."""
-        self.protocol.receive_eof()
-        self._flush()
+        if self.accepted:
+            if self.stash:
+                data = bytes(self.stash)
+                self.stash.clear()
+                self._parse(data)
+            self.protocol.receive_eof()
+            self._flush()
         if self.disconnect is None:
             self._end(ABNORMAL, "")
 
@@ -512,7 +524,7 @@ class WebSocketSession:
     def _resume(self) -> None:
         self.read_held = False
         stash = self.stash
-        if stash and self.phase == OPEN:
+        if stash and self.accepted:
             data = bytes(stash)
             stash.clear()
             self._parse_sliced(data)
@@ -540,6 +552,7 @@ class WebSocketSession:
             self.protocol.send_close(code, reason)
         except InvalidState:
             return
+        self.close_sent = True
         self._flush()
         self._stop_keepalive()
         self._arm_close_deadline()
@@ -550,6 +563,9 @@ class WebSocketSession:
         """The connection is over for the app: wake it with its disconnect event."""
         self.phase = CLOSED
         self._stop_keepalive()
+        self._disconnect(code, reason)
+
+    def _disconnect(self, code: int, reason: str) -> None:
         if self.disconnect is None:
             self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
         waiter = self.waiter
@@ -621,15 +637,28 @@ class WebSocketSession:
             self._close(GOING_AWAY, "server shutting down")
             self._end(GOING_AWAY, "server shutting down")
         elif phase == HANDSHAKE:
-            # the app decides the handshake; whatever it does, the session then closes (1001)
-            self._end(GOING_AWAY, "server shutting down")
-            self.phase = HANDSHAKE
+            # the app still decides the handshake; an accept is then closed at once (1001)
+            self._disconnect(GOING_AWAY, "server shutting down")
 
     def cancel(self) -> None:
         """Stop the app (forced shutdown)."""
         task = self.task
         if task is not None and not task.done():
             task.cancel()
+
+
+class SessionProtocol(ServerProtocol):
+    """websockets' server protocol, with a close frame allowed between message fragments.
+
+    RFC 6455 section 5.4 lets control frames come between the fragments of a message; the
+    library treats a close frame there as a protocol error (1002). Here it closes cleanly,
+    dropping the unfinished message, as Autobahn's case 7.1.5 expects.
+    """
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is CLOSE:
+            self.current_size = None
+        super().recv_frame(frame)
 
 
 def _close_args(message: Message) -> tuple[int, str]:
