@@ -602,7 +602,6 @@ class H1Connection(asyncio.Protocol):
             parts.append(b"connection: keep-alive\r\n")
         cycle.keep_alive = keep_alive
         parts.append(b"\r\n")
-        head = b"".join(parts)
         self.chunked = chunked
         self.no_body = no_body
         self.expected = expected
@@ -612,18 +611,21 @@ class H1Connection(asyncio.Protocol):
         else:
             self.written = len(body)
             if chunked:
-                head = b"%s%x\r\n%s\r\n" % (head, len(body), body)
+                parts.append(b"%x\r\n%s\r\n" % (len(body), body))
             else:
                 if 0 <= expected < len(body):
                     raise RuntimeError("response body is longer than its Content-Length")
-                head += body
+                parts.append(body)
         if end:
             if chunked:
-                head += b"0\r\n\r\n"
-            self.transport.write(head)
-            self._end_response(cycle)
+                parts.append(b"0\r\n\r\n")
+            self.transport.write(b"".join(parts))
+            if self.written < expected:
+                self._end_response(cycle)
+            else:
+                self._response_done(cycle)
         else:
-            self.transport.write(head)
+            self.transport.write(b"".join(parts))
 
     def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
         if self.closing:
