@@ -1,15 +1,42 @@
-"""Server configuration: one dataclass, built from CLI flags or `dartle.run(**options)`."""
+"""Server configuration: one dataclass, built from CLI flags or `dartle.run(**options)`.
+
+Where each value may come from (flags, DARTLE_* variables, [tool.dartle] in pyproject.toml,
+a --config file) is dartle.configsources' business; this module only says what is valid.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 LoopName = Literal["auto", "uvloop", "asyncio"]
 LifespanMode = Literal["auto", "on", "off"]
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# Sizes are in bytes; suffixes are powers of 1024 (K, M, G) or 1000 (KB, MB, GB).
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2,
+          "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3}
+
+
+class ConfigError(ValueError):
+    """Invalid option values; `problems` pairs each option's name with what is wrong."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+def parse_size(text: str) -> int:
+    """'512M' -> 536870912, '1.5GB' -> 1500000000, '4096' -> 4096 (bytes)."""
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a size (e.g. 512M, 2G, 300MB, or bytes)")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 @dataclass
@@ -54,34 +81,78 @@ class Config:
     # What kind of callable the app is (auto: detected), and the strict ASGI checker
     interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto"
     strict_asgi: bool = False
+    # Worker processes (server/supervisor.py): None serves in this process, unless one of
+    # the recycling options or reload asks for a supervisor (then one worker).
+    workers: int | None = None
+    reuse_port: bool = False
+    max_requests: int | None = None
+    max_requests_jitter: int = 0
+    max_worker_memory: int | None = field(default=None, metadata={"kind": "size"})
+    worker_healthcheck_timeout: float = 10.0
+    # Restart on code changes (server/reload.py); the lists add to the built-in patterns.
+    reload: bool = False
+    reload_dir: list[str] = field(default_factory=list)
+    reload_include: list[str] = field(default_factory=list)
+    reload_exclude: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 0 <= self.port <= 65535:
-            problems.append(f"port {self.port} is not between 0 and 65535")
-        for name in ("timeout_keep_alive", "timeout_header", "timeout_graceful_shutdown"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be positive, not {getattr(self, name)}")
-        if self.max_header_size < 256:
-            problems.append(f"max_header_size {self.max_header_size} is under 256 bytes")
-        if self.max_body_size is not None and self.max_body_size < 0:
-            problems.append("max_body_size must not be negative")
-        if self.limit_concurrency is not None and self.limit_concurrency < 1:
-            problems.append("limit_concurrency must be at least 1")
-        if self.loop not in ("auto", "uvloop", "asyncio"):
-            problems.append(f"loop must be auto, uvloop or asyncio, not {self.loop!r}")
-        if self.ws not in ("auto", "none", "websockets"):
-            problems.append(f"ws must be auto, none or websockets, not {self.ws!r}")
-        if self.ws_max_size < 1:
-            problems.append("ws_max_size must be at least 1 byte")
-        if self.interface not in ("auto", "asgi3", "asgi2", "wsgi"):
-            problems.append(f"interface must be auto, asgi3, asgi2 or wsgi, not {self.interface!r}")
-        if self.lifespan not in ("auto", "on", "off"):
-            problems.append(f"lifespan must be auto, on or off, not {self.lifespan!r}")
+        if isinstance(self.log_level, str):
+            self.log_level = self.log_level.lower()
         if self.root_path.endswith("/"):
             self.root_path = self.root_path.rstrip("/")
+        problems = self._problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError(problems)
+
+    def _problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+
+        def bad(name: str, message: str) -> None:
+            problems.append((name, message))
+
+        if not 0 <= self.port <= 65535:
+            bad("port", f"port {self.port} is not between 0 and 65535")
+        for name in ("timeout_keep_alive", "timeout_header", "timeout_graceful_shutdown",
+                     "worker_healthcheck_timeout"):
+            if getattr(self, name) <= 0:
+                bad(name, f"{name} must be positive, not {getattr(self, name)}")
+        if self.max_header_size < 256:
+            bad("max_header_size", f"max_header_size {self.max_header_size} is under 256 bytes")
+        if self.max_body_size is not None and self.max_body_size < 0:
+            bad("max_body_size", "max_body_size must not be negative")
+        for name in ("limit_concurrency", "workers", "max_requests"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                bad(name, f"{name} must be at least 1, not {value}")
+        if self.max_requests_jitter < 0:
+            bad("max_requests_jitter", "max_requests_jitter must not be negative")
+        if self.max_worker_memory is not None and self.max_worker_memory < 1024 * 1024:
+            bad("max_worker_memory", f"max_worker_memory {self.max_worker_memory} bytes is under "
+                "1 MiB; give a unit, e.g. 512M")
+        choices = {
+            "loop": ("auto", "uvloop", "asyncio"),
+            "ws": ("auto", "none", "websockets"),
+            "interface": ("auto", "asgi3", "asgi2", "wsgi"),
+            "lifespan": ("auto", "on", "off"),
+            "log_level": LOG_LEVELS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                bad(name, f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                    f"not {getattr(self, name)!r}")
+        if self.ws_max_size < 1:
+            bad("ws_max_size", "ws_max_size must be at least 1 byte")
+        if self.reuse_port and (self.uds or self.fd is not None):
+            bad("reuse_port", "reuse_port needs --host/--port, not --uds or --fd")
+        return problems
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor runs the app in worker processes (dartle.server.supervisor)."""
+        return (
+            self.workers is not None or self.reload or self.max_requests is not None
+            or self.max_worker_memory is not None
+        )
 
     @classmethod
     def from_options(cls, app: Any, **options: Any) -> Config:

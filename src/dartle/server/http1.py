@@ -594,8 +594,10 @@ class H1Connection(asyncio.Protocol):
                 parts.append(b"transfer-encoding: chunked\r\n")
             else:
                 keep_alive = False  # HTTP/1.0 without a length: closing ends the body
-        if not cycle.body_complete:
-            keep_alive = False  # the app answered before the whole request body arrived
+        if not cycle.body_complete or self.state.shutting_down:
+            # the app answered before the whole request body arrived, or we are leaving:
+            # either way this connection ends after the response, and says so
+            keep_alive = False
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         elif not http11:

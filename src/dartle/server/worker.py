@@ -104,11 +104,10 @@ def main(argv: list[str]) -> int:
             sys.path.append(path)
     config = Config(**settings["config"])
     configure_logging(config.log_level, config.log_config)
-    server_link: SupervisorLink | None = None
     try:
         app = load_app(config.app, config.factory, config.app_dir, config.interface, config.strict_asgi)
     except AppLoadError as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        # The supervisor shows the message, with the worker's pid and what it does next.
         channel.sendall(json.dumps({"event": "failed", "status": 1, "message": str(exc)}).encode() + b"\n")
         return 1
     fds: list[int] = settings["fds"]
