@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes
 
 import httptools
 
@@ -23,7 +21,15 @@ from dartle.server import proxy
 from dartle.server.cycle import DONE, EXPECT_100, START, TE_TRAILERS, Cycle
 from dartle.server.errors import ClientDisconnected
 from dartle.server.runner import Runner
-from dartle.server.wire import STATUS_LINES, error_response, status_line
+from dartle.server.wire import (
+    HEADER_LINES,
+    STATUS_LINES,
+    TARGETS,
+    error_response,
+    header_line,
+    parse_target,
+    status_line,
+)
 from dartle.server.ws_h1 import Handshake, websocket_handshake
 
 if TYPE_CHECKING:
@@ -47,59 +53,6 @@ _WATCHED = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
      b"x-forwarded-proto", b"upgrade", b"connection", b"proxy-connection")
 )
-
-
-# Request targets seen recently -> (path, raw_path, query_string) for the scope. Most
-# traffic repeats a few URLs; parsing and decoding each time is measurable per request.
-_TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}
-_TARGETS_MAX = 1024
-
-
-def _parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
-    """Split and decode a request target; remembered for origin-form targets."""
-    if url[:1] == b"/":
-        raw_path, _, query = url.partition(b"?")
-    elif url == b"*":
-        raw_path, query = b"*", b""
-    else:
-        parsed = httptools.parse_url(url)  # absolute-form: http://host/path?query
-        raw_path = parsed.path or b"/"
-        query = parsed.query or b""
-    if b"%" in raw_path:
-        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-    else:
-        path = raw_path.decode("utf-8", "replace")
-    if root_path:
-        path = root_path + path
-        raw_path = root_path.encode() + raw_path
-    target = (path, raw_path, query)
-    if url[:1] == b"/" and len(url) <= 256 and not root_path:
-        if len(_TARGETS) >= _TARGETS_MAX:
-            _TARGETS.clear()
-        _TARGETS[url] = target
-    return target
-
-
-# Formatted response header lines by (name, value): apps repeat the same headers, and
-# formatting plus checking each one per response is measurable. Framing headers are
-# never cached (their values change and the framing reads them).
-_HEADER_LINES: dict[tuple[bytes, bytes], bytes] = {}
-_HEADER_LINES_MAX = 4096
-# CR, LF or NUL in a response header would let a value forge headers or a second response.
-_UNSAFE = re.compile(rb"[\r\n\0]").search
-
-
-def _header_line(item: Any, name: bytes, value: bytes) -> bytes:
-    if type(name) is not bytes or type(value) is not bytes:
-        raise TypeError(f"header name and value must be bytes, not {item!r}")
-    if _UNSAFE(name) or _UNSAFE(value) or not name:
-        raise ValueError(f"response header {name!r} has a CR, LF or NUL byte, or no name")
-    line = b"%s: %s\r\n" % (name, value)
-    if type(item) is tuple:
-        if len(_HEADER_LINES) >= _HEADER_LINES_MAX:
-            _HEADER_LINES.clear()
-        _HEADER_LINES[item] = line
-    return line
 
 
 class _HeadTooLarge(Exception):
@@ -350,9 +303,9 @@ class H1Connection(asyncio.Protocol):
         parser = self.parser
         method_raw = parser.get_method()
         method = _METHODS.get(method_raw) or method_raw.decode("ascii")
-        target = _TARGETS.get(self.url)
+        target = TARGETS.get(self.url)
         if target is None:
-            target = _parse_target(self.url, self.root_path)
+            target = parse_target(self.url, self.root_path)
         keep_alive = parser.should_keep_alive()
         watched = self.watched
         if watched is None and keep_alive:
@@ -548,7 +501,7 @@ class H1Connection(asyncio.Protocol):
         parts = [STATUS_LINES.get(status) or status_line(status), common.block]
         length = -1
         keep_alive = cycle.keep_alive
-        lines = _HEADER_LINES
+        lines = HEADER_LINES
         try:
             for item in headers:
                 line = lines.get(item)
@@ -563,7 +516,7 @@ class H1Connection(asyncio.Protocol):
                         elif lname == b"connection" and b"close" in value.lower():
                             keep_alive = False
                         continue
-                    line = _header_line(item, name, value)
+                    line = header_line(item, name, value)
                 parts.append(line)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, TypeError) and "unhashable" in str(exc):

@@ -1,9 +1,14 @@
-"""HTTP/1 wire constants: status lines, the cached Date/Server header block, canned errors."""
+"""HTTP/1 wire details: status lines, Date/Server block, canned errors, targets, header lines."""
 
 from __future__ import annotations
 
 import http
+import re
 from email.utils import formatdate
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import httptools
 
 STATUS_LINES: dict[int, bytes] = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in http.HTTPStatus
@@ -28,13 +33,12 @@ class CommonHeaders:
     per-request cost is an attribute read.
     """
 
-    __slots__ = ("block", "date", "lines", "server")
+    __slots__ = ("block", "date", "server")
 
     def __init__(self, date: bool, server: bool) -> None:
         self.date = date
         self.server = server
         self.block = b""
-        self.lines = 0
         self.refresh()
 
     def refresh(self) -> None:
@@ -44,7 +48,6 @@ class CommonHeaders:
         if self.server:
             block += b"server: dartle\r\n"
         self.block = block
-        self.lines = block.count(b"\n")
 
 
 def error_response(common: CommonHeaders, status: int, message: str) -> bytes:
@@ -60,3 +63,56 @@ def error_response(common: CommonHeaders, status: int, message: str) -> bytes:
             body,
         )
     )
+
+
+# Request targets seen recently -> (path, raw_path, query_string) for the scope. Most
+# traffic repeats a few URLs; parsing and decoding each time is measurable per request.
+TARGETS: dict[bytes, tuple[str, bytes, bytes]] = {}
+TARGETS_MAX = 1024
+
+
+def parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
+    """Split and decode a request target; remembered for origin-form targets."""
+    if url[:1] == b"/":
+        raw_path, _, query = url.partition(b"?")
+    elif url == b"*":
+        raw_path, query = b"*", b""
+    else:
+        parsed = httptools.parse_url(url)  # absolute-form: http://host/path?query
+        raw_path = parsed.path or b"/"
+        query = parsed.query or b""
+    if b"%" in raw_path:
+        path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    else:
+        path = raw_path.decode("utf-8", "replace")
+    if root_path:
+        path = root_path + path
+        raw_path = root_path.encode() + raw_path
+    target = (path, raw_path, query)
+    if url[:1] == b"/" and len(url) <= 256 and not root_path:
+        if len(TARGETS) >= TARGETS_MAX:
+            TARGETS.clear()
+        TARGETS[url] = target
+    return target
+
+
+# Formatted response header lines by (name, value): apps repeat the same headers, and
+# formatting plus checking each one per response is measurable. Framing headers are
+# never cached (their values change and the framing reads them).
+HEADER_LINES: dict[tuple[bytes, bytes], bytes] = {}
+HEADER_LINES_MAX = 4096
+# CR, LF or NUL in a response header would let a value forge headers or a second response.
+UNSAFE = re.compile(rb"[\r\n\0]").search
+
+
+def header_line(item: Any, name: bytes, value: bytes) -> bytes:
+    if type(name) is not bytes or type(value) is not bytes:
+        raise TypeError(f"header name and value must be bytes, not {item!r}")
+    if UNSAFE(name) or UNSAFE(value) or not name:
+        raise ValueError(f"response header {name!r} has a CR, LF or NUL byte, or no name")
+    line = b"%s: %s\r\n" % (name, value)
+    if type(item) is tuple:
+        if len(HEADER_LINES) >= HEADER_LINES_MAX:
+            HEADER_LINES.clear()
+        HEADER_LINES[item] = line
+    return line
