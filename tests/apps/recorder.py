@@ -362,9 +362,9 @@ async def h_headers(scope: Scope, receive: Receive, send: Send, rec: Record, q: 
         (b"x-first", b"1"),
         (b"set-cookie", b"a=1; Path=/"),
         (b"x-mid", b"2"),
+        (b"content-length", b"2"),
         (b"set-cookie", b"b=2; Path=/"),
         (b"x-last", b"3"),
-        (b"content-length", b"2"),
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": b"ok"})

@@ -127,11 +127,17 @@ def test_app_transfer_encoding_with_content_length(server: Harness) -> None:
 def test_response_header_order_and_duplicates(server: Harness) -> None:
     conn = server.raw()
     response = get(conn, "/headers")
-    own = [(k, v) for k, v in response.headers if k.startswith("x-") or k == "set-cookie"]
+    own = [
+        (k, v)
+        for k, v in response.headers
+        if k.startswith("x-") or k in ("set-cookie", "content-length")
+    ]
+    # the app's order, Content-Length included (ASGI: order MUST be preserved)
     assert own == [
         ("x-first", "1"),
         ("set-cookie", "a=1; Path=/"),
         ("x-mid", "2"),
+        ("content-length", "2"),
         ("set-cookie", "b=2; Path=/"),
         ("x-last", "3"),
     ]

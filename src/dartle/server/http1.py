@@ -500,6 +500,7 @@ class H1Connection(asyncio.Protocol):
         common = self.common
         parts = [STATUS_LINES.get(status) or status_line(status), common.block]
         length = -1
+        length_at = 0  # where the app put Content-Length: header order is kept (ASGI)
         keep_alive = cycle.keep_alive
         lines = HEADER_LINES
         try:
@@ -510,9 +511,11 @@ class H1Connection(asyncio.Protocol):
                     lname = name.lower()
                     if lname in _FRAMING_HEADERS:
                         # the server frames the body itself (ASGI: app Transfer-Encoding
-                        # is ignored); Content-Length is re-added once framing is chosen
+                        # is ignored); Content-Length is written once framing is chosen
                         if lname == b"content-length":
                             length = int(value)
+                            length_at = len(parts)
+                            parts.append(b"")
                         elif lname == b"connection" and b"close" in value.lower():
                             keep_alive = False
                         continue
@@ -531,7 +534,7 @@ class H1Connection(asyncio.Protocol):
             no_body = True
             if length >= 0 and status != 204:
                 # no body follows, but Content-Length still describes the representation
-                parts.append(b"content-length: %d\r\n" % length)
+                parts[length_at] = b"content-length: %d\r\n" % length
         else:
             no_body = False
             if cycle.trailers and cycle.flags & TE_TRAILERS and http11:
@@ -539,7 +542,7 @@ class H1Connection(asyncio.Protocol):
                 parts.append(b"transfer-encoding: chunked\r\n")
             elif length >= 0:
                 expected = length
-                parts.append(b"content-length: %d\r\n" % length)
+                parts[length_at] = b"content-length: %d\r\n" % length
             elif end:
                 parts.append(b"content-length: %d\r\n" % len(body))
             elif http11:
