@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,11 +25,39 @@ STARTUP_TIMEOUT = 30.0
 
 @dataclass
 class ServerProcess:
-    """A server we started; `url` is where it listens, `log` what it printed so far."""
+    """A server we started; `url` is where it listens, `log` what it printed so far.
+
+    A thread reads the server's output as it comes, so a chatty server (access logs
+    under load) never blocks on a full pipe.
+    """
 
     proc: subprocess.Popen[bytes]
     url: str
     log: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._more = threading.Condition()
+        self._eof = False
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        stream = self.proc.stdout
+        assert stream is not None
+        fd = stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self._more:
+                if chunk:
+                    self.log.append(chunk)
+                else:
+                    self._eof = True
+                self._more.notify_all()
+            if not chunk:
+                return
 
     @property
     def host(self) -> str:
@@ -40,45 +68,29 @@ class ServerProcess:
         return int(self.url.rsplit(":", 1)[1])
 
     def read_log(self, timeout: float = 0.0) -> bytes:
-        """Collect whatever the server printed, waiting up to `timeout` for more."""
-        assert self.proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            if not sel.select(remaining):
-                break
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            self.log.append(chunk)
-            timeout = 0.05  # drain what is already there, then stop
-            deadline = time.monotonic() + timeout
-        sel.close()
-        return b"".join(self.log)
+        """What the server printed so far, after waiting up to `timeout` for more."""
+        with self._more:
+            if timeout > 0 and not self._eof:
+                self._more.wait(timeout)
+            return b"".join(self.log)
 
     def wait_for_log(self, pattern: bytes, timeout: float = 10.0) -> bytes:
         """Wait until the log matches `pattern` (a regex); returns the whole log."""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
-        while True:
-            text = b"".join(self.log)
-            if rx.search(text):
-                return text
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"log never matched {pattern!r}:\n{text.decode(errors='replace')}")
-            sel = selectors.DefaultSelector()
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            ready = sel.select(remaining)
-            sel.close()
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
-                if not chunk:
+        deadline = time.monotonic() + timeout
+        with self._more:
+            while True:
+                text = b"".join(self.log)
+                if rx.search(text):
+                    return text
+                remaining = deadline - time.monotonic()
+                if self._eof:
                     raise AssertionError(f"server exited; log:\n{text.decode(errors='replace')}")
-                self.log.append(chunk)
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"log never matched {pattern!r}:\n{text.decode(errors='replace')}"
+                    )
+                self._more.wait(remaining)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the server and wait for it to exit; returns its exit status."""
@@ -89,7 +101,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.read_log()
+        self._reader.join(5)
         return self.proc.returncode
 
 
@@ -104,27 +116,19 @@ def _spawn(cmd: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes
     )
 
 
-def _await_url(proc: subprocess.Popen[bytes], log: list[bytes]) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+def _started(proc: subprocess.Popen[bytes]) -> ServerProcess:
+    """Wrap `proc` and wait for its "running on URL" line (killing it if none comes)."""
+    server = ServerProcess(proc, "")
     try:
-        while time.monotonic() < deadline:
-            if not sel.select(deadline - time.monotonic()):
-                break
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            log.append(chunk)
-            match = _URL.search(b"".join(log))
-            if match:
-                return match.group(1).decode()
-    finally:
-        sel.close()
-    proc.kill()
-    proc.wait()
-    raise AssertionError("server did not start:\n" + b"".join(log).decode(errors="replace"))
+        text = server.wait_for_log(_URL.pattern, STARTUP_TIMEOUT)
+    except AssertionError as exc:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"server did not start: {exc}") from None
+    match = _URL.search(text)
+    assert match is not None
+    server.url = match.group(1).decode()
+    return server
 
 
 def dartle_command(target: str, *args: str) -> list[str]:
@@ -146,9 +150,7 @@ def run_server(
         cmd = uvicorn_command(target, *args)
     else:
         raise ValueError(f"unknown server kind {kind!r}")
-    proc = _spawn(cmd, env)
-    log: list[bytes] = []
-    server = ServerProcess(proc, _await_url(proc, log), log)
+    server = _started(_spawn(cmd, env))
     try:
         yield server
     finally:
@@ -158,9 +160,7 @@ def run_server(
 @contextlib.contextmanager
 def run_command(cmd: list[str], env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     """Run an arbitrary server command that prints 'running on URL' (e.g. flags we test)."""
-    proc = _spawn(cmd, env)
-    log: list[bytes] = []
-    server = ServerProcess(proc, _await_url(proc, log), log)
+    server = _started(_spawn(cmd, env))
     try:
         yield server
     finally:

@@ -200,20 +200,30 @@ def test_nested_mounts_accumulate_root_path() -> None:
 
 
 def test_include_router_applies_prefix_tags_and_dependencies() -> None:
-    users = Router(prefix="/users", tags=["users"], dependencies=["auth"])
+    ran: list[str] = []
+
+    def auth() -> None:
+        ran.append("auth")
+
+    def rate_limit() -> None:
+        ran.append("rate_limit")
+
+    users = Router(prefix="/users", tags=["users"], dependencies=[auth])
 
     @users.get("/{id:int}")
     async def user(request: Request) -> dict[str, Any]:
         route = request.scope["route"]
-        return {"id": request.path_params["id"], "tags": route.tags, "deps": route.dependencies}
+        deps = [getattr(d, "__name__", None) or d.dependency.__name__ for d in route.dependencies]
+        return {"id": request.path_params["id"], "tags": route.tags, "deps": deps}
 
     app = App()
-    app.include_router(users, prefix="/v2", tags=["v2"], dependencies=["rate-limit"])
+    app.include_router(users, prefix="/v2", tags=["v2"], dependencies=[rate_limit])
     assert TestClient(app).get("/v2/users/4").json() == {
         "id": 4,
         "tags": ["v2", "users"],
-        "deps": ["rate-limit", "auth"],
+        "deps": ["rate_limit", "auth"],
     }
+    assert ran == ["rate_limit", "auth"]  # the router's and the app's dependencies ran
 
 
 def test_host_routing_with_params_and_port() -> None:

@@ -49,6 +49,29 @@ _EXPORTS = {
     "AsyncTestClient": "dartle.web.testing",
     "register_convertor": "dartle.web.convertors",
     "Convertor": "dartle.web.convertors",
+    # Typed handlers: parameter markers, dependencies, validation errors.
+    "Query": "dartle.web.params",
+    "Path": "dartle.web.params",
+    "Header": "dartle.web.params",
+    "Cookie": "dartle.web.params",
+    "Body": "dartle.web.params",
+    "Form": "dartle.web.params",
+    "File": "dartle.web.params",
+    "Depends": "dartle.web.di",
+    "Security": "dartle.web.di",
+    "RequestValidationError": "dartle.web.extract",
+    "ResponseValidationError": "dartle.web.endpoint",
+    # Security helpers.
+    "APIKeyHeader": "dartle.web.security",
+    "APIKeyQuery": "dartle.web.security",
+    "APIKeyCookie": "dartle.web.security",
+    "HTTPBearer": "dartle.web.security",
+    "HTTPBasic": "dartle.web.security",
+    "HTTPAuthorizationCredentials": "dartle.web.security",
+    "HTTPBasicCredentials": "dartle.web.security",
+    "OAuth2PasswordBearer": "dartle.web.security",
+    "OAuth2PasswordRequestForm": "dartle.web.security",
+    "SecurityScopes": "dartle.web.security",
 }
 
 __all__ = sorted(_EXPORTS)

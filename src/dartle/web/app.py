@@ -3,15 +3,22 @@
 The middleware stack is built once, on the first event the app receives; after that
 each call is `scope["app"] = self` and one await into the stack. With no middleware
 the stack *is* the router.
+
+The app also serves its own documentation (`dartle.web.openapi`): the OpenAPI document,
+the AsyncAPI document of its WebSocket routes, and Swagger UI and ReDoc pages whose
+assets ship inside the package. And it holds what typed handlers share: the
+app-scoped dependency values (created in the lifespan) and `dependency_overrides`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from dartle.asgi.concurrency import set_thread_limit
 from dartle.web.datastructures import State
+from dartle.web.di import AppScope
 from dartle.web.errors import ExceptionHandler, ServerErrorMiddleware
 from dartle.web.formparsers import FormLimits
 from dartle.web.functionmiddleware import (
@@ -21,10 +28,9 @@ from dartle.web.functionmiddleware import (
 )
 from dartle.web.lifespan import Lifespan
 from dartle.web.middleware import Middleware
-from dartle.web.routes import BaseRoute, Endpoint, Host, Mount, Route
-from dartle.web.routing import Router
+from dartle.web.routes import BaseRoute, Endpoint, Host, Mount, Route, WebSocketRoute
+from dartle.web.routing import E, Router, W
 from dartle.web.types import ASGIApp, Receive, Scope, Send
-from dartle.web.websockets import WebSocket
 
 __all__ = ["App"]
 
@@ -42,6 +48,17 @@ class App:
     debug: show tracebacks in 500 responses (never enable in production).
     thread_limit: size of the thread pool sync handlers run in (process-wide).
     form_limits: default `FormLimits` for `request.form()`.
+    dependencies: dependencies every route runs (e.g. an auth check).
+
+    Documentation (each URL may be None to turn that page off; without
+    `openapi_url` there are no docs pages either):
+    title, version, summary, description, openapi_tags, servers: the document's
+        `info`, tag descriptions (`[{"name": ..., "description": ...}]`), servers.
+    openapi_url: the OpenAPI 3.1 document, default "/openapi.json".
+    asyncapi_url: the AsyncAPI 3.0 document of the WebSocket routes, "/asyncapi.json".
+    docs_url: Swagger UI, "/docs". redoc_url: ReDoc, "/redoc".
+    docs_assets_url: where their bundled scripts and styles are served, "/docs/assets".
+    swagger_ui_parameters: extra `SwaggerUIBundle` options (JSON values).
     """
 
     def __init__(
@@ -57,11 +74,26 @@ class App:
         redirect_slashes: bool = True,
         thread_limit: int | None = None,
         form_limits: FormLimits | None = None,
+        dependencies: Sequence[Any] | None = None,
+        title: str = "dartle",
+        version: str = "0.1.0",
+        summary: str | None = None,
+        description: str | None = None,
+        openapi_tags: Sequence[Mapping[str, Any]] | None = None,
+        servers: Sequence[Mapping[str, Any]] | None = None,
+        openapi_url: str | None = "/openapi.json",
+        asyncapi_url: str | None = "/asyncapi.json",
+        docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
+        docs_assets_url: str = "/docs/assets",
+        swagger_ui_parameters: Mapping[str, Any] | None = None,
     ) -> None:
+        self.user_lifespan = lifespan
         self.router = Router(
             routes,
             redirect_slashes=redirect_slashes,
-            lifespan=lifespan,
+            dependencies=dependencies,
+            lifespan=self._lifespan,
             on_startup=on_startup,
             on_shutdown=on_shutdown,
         )
@@ -74,6 +106,67 @@ class App:
         if thread_limit is not None:
             set_thread_limit(thread_limit)
         self._stack: ASGIApp | None = None
+        # Typed handlers: app-scoped dependency values, and replacements for tests.
+        self.app_scope = AppScope()
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.title = title
+        self.version = version
+        self.summary = summary
+        self.description = description
+        self.openapi_tags = [dict(tag) for tag in openapi_tags or []]
+        self.servers = [dict(server) for server in servers or []]
+        self.openapi_url = openapi_url
+        self.asyncapi_url = asyncapi_url
+        self.docs_url = docs_url
+        self.redoc_url = redoc_url
+        self.docs_assets_url = docs_assets_url
+        self.swagger_ui_parameters = dict(swagger_ui_parameters or {})
+        self.openapi_schema: dict[str, Any] | None = None
+        self.asyncapi_schema: dict[str, Any] | None = None
+        if openapi_url is not None:
+            from dartle.web.openapi.pages import install_docs
+
+            install_docs(self)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[Mapping[str, Any] | None]:
+        """App-scoped dependencies around the user's lifespan (created first, closed last)."""
+        async with self.app_scope.running(self, self.app_dependency_calls()):
+            if self.user_lifespan is None:
+                yield None
+            else:
+                async with self.user_lifespan(app) as state:
+                    yield state
+
+    def app_dependency_calls(self) -> list[Callable[..., Any]]:
+        """Every app-scoped dependency some route uses, in registration order."""
+        found: dict[Callable[..., Any], None] = {}
+        for _, route in self.iter_routes():
+            typed = getattr(route, "typed", None)
+            if typed is not None:
+                for call in typed.plan.app_calls:
+                    found.setdefault(call, None)
+        return list(found)
+
+    def iter_routes(self) -> Iterator[tuple[str, BaseRoute]]:
+        """(path prefix, route) for every route, looking into mounted Routers."""
+        yield from _walk(self.router.routes, "")
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document (built on first use; set `openapi_schema` to None to rebuild)."""
+        if self.openapi_schema is None:
+            from dartle.web.openapi.document import build_openapi
+
+            self.openapi_schema = build_openapi(self)
+        return self.openapi_schema
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The AsyncAPI 3.0 document of the WebSocket routes (built on first use)."""
+        if self.asyncapi_schema is None:
+            from dartle.web.openapi.asyncapi import build_asyncapi
+
+            self.asyncapi_schema = build_asyncapi(self)
+        return self.asyncapi_schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
@@ -144,34 +237,30 @@ class App:
         return self.router.add_route(path, endpoint, methods, **options)
 
     def add_websocket_route(
-        self, path: str, endpoint: Callable[[WebSocket], Awaitable[Any]], name: str | None = None
-    ) -> None:
-        self.router.add_websocket_route(path, endpoint, name)
+        self, path: str, endpoint: Callable[..., Awaitable[Any]], name: str | None = None, **options: Any
+    ) -> WebSocketRoute:
+        return self.router.add_websocket_route(path, endpoint, name, **options)
 
-    def route(
-        self, path: str, methods: Sequence[str] | None = None, **options: Any
-    ) -> Callable[[Endpoint], Endpoint]:
+    def route(self, path: str, methods: Sequence[str] | None = None, **options: Any) -> Callable[[E], E]:
         return self.router.route(path, methods, **options)
 
-    def get(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def get(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.router.get(path, **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def post(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.router.post(path, **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def put(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.router.put(path, **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def patch(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.router.patch(path, **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def delete(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.router.delete(path, **options)
 
-    def websocket(
-        self, path: str, name: str | None = None
-    ) -> Callable[[Callable[[WebSocket], Awaitable[Any]]], Callable[[WebSocket], Awaitable[Any]]]:
-        return self.router.websocket(path, name)
+    def websocket(self, path: str, name: str | None = None, **options: Any) -> Callable[[W], W]:
+        return self.router.websocket(path, name, **options)
 
     def include_router(self, router: Router, **options: Any) -> None:
         """Copy `router`'s routes in (`prefix=`, `tags=`, `dependencies=` add to them)."""
@@ -188,3 +277,11 @@ class App:
     def url_path_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called `name`."""
         return self.router.url_path_for(name, **params)
+
+
+def _walk(routes: Sequence[BaseRoute], prefix: str) -> Iterator[tuple[str, BaseRoute]]:
+    for route in routes:
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            yield from _walk(route.app.routes, prefix + route.path)
+        else:
+            yield prefix, route

@@ -1,8 +1,10 @@
 """The entries of a Router: Route, WebSocketRoute, Mount and Host.
 
-Each `Route` builds `self.call`, its endpoint caller, once at registration: today it
-calls the handler with the `Request` and turns the return value into a `Response`;
-typed parameter extraction will later replace it without touching dispatch.
+Each `Route` builds `self.call`, its endpoint caller, once at registration. An
+old-style `handler(request)` is called with the `Request` and its return value becomes
+a `Response`; any other signature is compiled by `dartle.web.endpoint` (typed
+parameters, dependencies, response model) into `route.typed`, which is then the
+caller. Dispatch does not know the difference.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dartle.asgi.concurrency import is_async_callable, run_sync
+from dartle.web.endpoint import (
+    AfterResponse,
+    HTTPEndpoint,
+    WebSocketEndpoint,
+    is_plain_endpoint,
+    response_model_of,
+)
 from dartle.web.errors import handle_exception
 from dartle.web.exceptions import HTTPException, WebSocketDisconnect, WebSocketException
+from dartle.web.params import UNSET, resolve_hints
 from dartle.web.paths import NoMatchFound, PathPattern, route_path
 from dartle.web.requests import Request
 from dartle.web.responses import Response, render_value
@@ -30,7 +40,8 @@ __all__ = [
     "join_prefix",
 ]
 
-Endpoint = Callable[[Request], Any]
+# A handler: `handler(request)`, or any signature `dartle.web.endpoint` can compile.
+Endpoint = Callable[..., Any]
 EndpointCaller = Callable[[Request], Awaitable[Response]]
 
 
@@ -68,11 +79,39 @@ class BaseRoute:
         raise NoMatchFound(name, params)
 
 
+def _is_legacy(endpoint: Callable[..., Any], dependencies: Sequence[Any], options: dict[str, Any]) -> bool:
+    """Whether `endpoint(request)` can be called as is: nothing typed about it."""
+    if dependencies or not is_plain_endpoint(endpoint):
+        return False
+    if any(options.get(k) is not None for k in ("status_code", "response_class")):
+        return False
+    if options.get("response_model", UNSET) is not UNSET:
+        return False
+    try:
+        _, hints = resolve_hints(endpoint)
+    except TypeError:
+        return True
+    return response_model_of(hints.get("return")) is None
+
+
+# Route options that shape the typed caller; the others only document the operation.
+_CALLER_OPTIONS = (
+    "response_model",
+    "status_code",
+    "response_class",
+    "response_model_exclude_none",
+    "response_model_exclude_unset",
+)
+
+
 class Route(BaseRoute):
     """An HTTP endpoint at a path template, for some methods (GET by default).
 
-    GET routes answer HEAD too. `tags` and `dependencies` are stored for the OpenAPI
-    and dependency-injection layers.
+    GET routes answer HEAD too. `dependencies` run before the handler (their values
+    are dropped); `tags` and the documentation options (`summary`, `description`,
+    `responses`, `operation_id`, `deprecated`, `response_description`,
+    `openapi_extra`) go to the OpenAPI document. `response_model`, `status_code` and
+    `response_class` shape how the return value is sent (see `dartle.web.endpoint`).
     """
 
     def __init__(
@@ -85,6 +124,18 @@ class Route(BaseRoute):
         tags: Sequence[str] | None = None,
         dependencies: Sequence[Any] | None = None,
         include_in_schema: bool = True,
+        response_model: Any = UNSET,
+        status_code: int | None = None,
+        response_class: type[Response] | None = None,
+        response_model_exclude_none: bool = False,
+        response_model_exclude_unset: bool = False,
+        summary: str | None = None,
+        description: str | None = None,
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        operation_id: str | None = None,
+        deprecated: bool | None = None,
+        response_description: str = "Successful Response",
+        openapi_extra: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.endpoint = endpoint
@@ -99,7 +150,33 @@ class Route(BaseRoute):
         self.tags: list[str] = list(tags or [])
         self.dependencies: list[Any] = list(dependencies or [])
         self.include_in_schema = include_in_schema
-        self.call: EndpointCaller = _build_caller(endpoint)
+        self.options: dict[str, Any] = {
+            "response_model": response_model,
+            "status_code": status_code,
+            "response_class": response_class,
+            "response_model_exclude_none": response_model_exclude_none,
+            "response_model_exclude_unset": response_model_exclude_unset,
+            "summary": summary,
+            "description": description,
+            "responses": responses,
+            "operation_id": operation_id,
+            "deprecated": deprecated,
+            "response_description": response_description,
+            "openapi_extra": openapi_extra,
+        }
+        self.typed: HTTPEndpoint | None = None
+        if _is_legacy(endpoint, self.dependencies, self.options):
+            self.call: EndpointCaller = _build_caller(endpoint)
+        else:
+            self.typed = HTTPEndpoint(
+                endpoint,
+                self.pattern.names,
+                self.dependencies,
+                **{k: self.options[k] for k in _CALLER_OPTIONS},
+            )
+            self.call = self.typed
+            if self.typed.needs_cleanup:
+                self.handle = self._handle_with_cleanup  # type: ignore[method-assign]
 
     def with_prefix(self, prefix: str, tags: Sequence[str] = (), dependencies: Sequence[Any] = ()) -> Route:
         """A copy under `prefix`, with extra tags and dependencies in front."""
@@ -111,6 +188,7 @@ class Route(BaseRoute):
             tags=[*tags, *(t for t in self.tags if t not in tags)],
             dependencies=[*dependencies, *self.dependencies],
             include_in_schema=self.include_in_schema,
+            **self.options,
         )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,6 +204,26 @@ class Route(BaseRoute):
                 raise
             return
         await response(scope, receive, send)
+
+    async def _handle_with_cleanup(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`handle` for handlers with teardown: it runs even if the response never
+        reached its background (a client gone mid-stream, an error while sending)."""
+        scope["route"] = self
+        request = Request(scope, receive, send)
+        try:
+            response = await self.call(request)
+        except Exception as exc:
+            response, server_error = await handle_exception(request, exc)
+            await response(scope, receive, send)
+            if server_error:
+                raise
+            return
+        try:
+            await response(scope, receive, send)
+        finally:
+            after = response.background
+            if isinstance(after, AfterResponse):
+                await after.finish()
 
     async def respond(self, request: Request) -> Response:
         """The endpoint's response, unsent (handled errors become responses)."""
@@ -148,15 +246,27 @@ class Route(BaseRoute):
 
 
 class WebSocketRoute(BaseRoute):
-    """A WebSocket endpoint: `endpoint(websocket)` runs for each connection."""
+    """A WebSocket endpoint: `endpoint(websocket)` runs for each connection.
+
+    Like HTTP handlers, it may take typed path, query, header and cookie parameters
+    and dependencies. `receives` and `sends` (types of the messages each way),
+    `summary`, `description`, `tags` and `include_in_schema` document it in the
+    AsyncAPI document.
+    """
 
     def __init__(
         self,
         path: str,
-        endpoint: Callable[[WebSocket], Awaitable[Any]],
+        endpoint: Callable[..., Awaitable[Any]],
         *,
         name: str | None = None,
         dependencies: Sequence[Any] | None = None,
+        tags: Sequence[str] | None = None,
+        include_in_schema: bool = True,
+        summary: str | None = None,
+        description: str | None = None,
+        receives: Any = None,
+        sends: Any = None,
     ) -> None:
         if not is_async_callable(endpoint):
             raise TypeError("a WebSocket endpoint must be an async function")
@@ -165,14 +275,32 @@ class WebSocketRoute(BaseRoute):
         self.pattern = PathPattern(path)
         self.name = name if name is not None else getattr(endpoint, "__name__", None)
         self.dependencies: list[Any] = list(dependencies or [])
-        self.call = endpoint
+        self.tags: list[str] = list(tags or [])
+        self.include_in_schema = include_in_schema
+        self.options: dict[str, Any] = {
+            "summary": summary,
+            "description": description,
+            "receives": receives,
+            "sends": sends,
+        }
+        self.typed: WebSocketEndpoint | None = None
+        if self.dependencies or not is_plain_endpoint(endpoint):
+            self.typed = WebSocketEndpoint(endpoint, self.pattern.names, self.dependencies)
+            self.call: Callable[[WebSocket], Awaitable[Any]] = self.typed
+        else:
+            self.call = endpoint
 
-    def with_prefix(self, prefix: str, dependencies: Sequence[Any] = ()) -> WebSocketRoute:
+    def with_prefix(
+        self, prefix: str, dependencies: Sequence[Any] = (), tags: Sequence[str] = ()
+    ) -> WebSocketRoute:
         return WebSocketRoute(
             join_prefix(prefix, self.path),
             self.endpoint,
             name=self.name,
             dependencies=[*dependencies, *self.dependencies],
+            tags=[*tags, *(t for t in self.tags if t not in tags)],
+            include_in_schema=self.include_in_schema,
+            **self.options,
         )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

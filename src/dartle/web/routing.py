@@ -9,7 +9,7 @@ first use and rebuilt when routes are added.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dartle.web.errors import handle_exception
 from dartle.web.exceptions import HTTPException
@@ -38,6 +38,9 @@ __all__ = [
     "Router",
     "WebSocketRoute",
 ]
+
+E = TypeVar("E", bound=Callable[..., Any])
+W = TypeVar("W", bound=Callable[..., Awaitable[Any]])
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
@@ -168,8 +171,13 @@ class Router:
         tags: Sequence[str] | None = None,
         dependencies: Sequence[Any] | None = None,
         include_in_schema: bool = True,
+        **options: Any,
     ) -> Route:
-        """Register `endpoint` for `methods` at `prefix + path`."""
+        """Register `endpoint` for `methods` at `prefix + path`.
+
+        `options` are Route's: `response_model`, `status_code`, `response_class`,
+        `summary`, `description`, `responses`, `operation_id`, `deprecated`...
+        """
         route = Route(
             join_prefix(self.prefix, path),
             endpoint,
@@ -178,6 +186,7 @@ class Router:
             tags=[*self.tags, *(tags or [])],
             dependencies=[*self.dependencies, *(dependencies or [])],
             include_in_schema=include_in_schema,
+            **options,
         )
         self.routes.append(route)
         return route
@@ -185,17 +194,21 @@ class Router:
     def add_websocket_route(
         self,
         path: str,
-        endpoint: Callable[[WebSocket], Awaitable[Any]],
+        endpoint: Callable[..., Awaitable[Any]],
         name: str | None = None,
         *,
         dependencies: Sequence[Any] | None = None,
+        tags: Sequence[str] | None = None,
+        **options: Any,
     ) -> WebSocketRoute:
-        """Register a WebSocket `endpoint` at `prefix + path`."""
+        """Register a WebSocket `endpoint` at `prefix + path` (`options`: WebSocketRoute's)."""
         route = WebSocketRoute(
             join_prefix(self.prefix, path),
             endpoint,
             name=name,
             dependencies=[*self.dependencies, *(dependencies or [])],
+            tags=[*self.tags, *(tags or [])],
+            **options,
         )
         self.routes.append(route)
         return route
@@ -229,7 +242,7 @@ class Router:
             if isinstance(route, Route):
                 self.routes.append(route.with_prefix(full, extra_tags, extra_deps))
             elif isinstance(route, WebSocketRoute):
-                self.routes.append(route.with_prefix(full, extra_deps))
+                self.routes.append(route.with_prefix(full, extra_deps, extra_tags))
             elif isinstance(route, Mount):
                 self.routes.append(Mount(full + route.path, route.app, name=route.name))
             elif full:
@@ -239,40 +252,34 @@ class Router:
         self.lifespan_hooks.on_startup.extend(router.lifespan_hooks.on_startup)
         self.lifespan_hooks.on_shutdown.extend(router.lifespan_hooks.on_shutdown)
 
-    def route(
-        self, path: str, methods: Sequence[str] | None = None, **options: Any
-    ) -> Callable[[Endpoint], Endpoint]:
+    def route(self, path: str, methods: Sequence[str] | None = None, **options: Any) -> Callable[[E], E]:
         """Decorator: `@router.route("/x", methods=["GET", "POST"])`."""
 
-        def register(endpoint: Endpoint) -> Endpoint:
+        def register(endpoint: E) -> E:
             self.add_route(path, endpoint, methods, **options)
             return endpoint
 
         return register
 
-    def get(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def get(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.route(path, ["GET"], **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def post(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.route(path, ["POST"], **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def put(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.route(path, ["PUT"], **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def patch(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.route(path, ["PATCH"], **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    def delete(self, path: str, **options: Any) -> Callable[[E], E]:
         return self.route(path, ["DELETE"], **options)
 
-    def websocket(
-        self, path: str, name: str | None = None, **options: Any
-    ) -> Callable[[Callable[[WebSocket], Awaitable[Any]]], Callable[[WebSocket], Awaitable[Any]]]:
-        """Decorator for a WebSocket endpoint."""
+    def websocket(self, path: str, name: str | None = None, **options: Any) -> Callable[[W], W]:
+        """Decorator for a WebSocket endpoint (`options`: WebSocketRoute's)."""
 
-        def register(
-            endpoint: Callable[[WebSocket], Awaitable[Any]],
-        ) -> Callable[[WebSocket], Awaitable[Any]]:
+        def register(endpoint: W) -> W:
             self.add_websocket_route(path, endpoint, name, **options)
             return endpoint
 
