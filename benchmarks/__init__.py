@@ -1,0 +1,1 @@
+"""Reproducible speed comparisons of dartle against the anchor servers (see README.md)."""

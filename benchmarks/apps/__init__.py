@@ -1,0 +1,1 @@
+"""ASGI apps the benchmark servers load (`benchmarks.apps.<module>:app`)."""
