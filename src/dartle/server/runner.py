@@ -112,15 +112,28 @@ class Runner:
             wake.set_result(None)
 
     async def _work(self) -> None:
+        cancelled = False
         while True:
-            current = self.current
-            if current is None:
-                if self.closed:
-                    return
-                wake = self.wake = self.loop.create_future()
-                await wake
+            try:
+                current = self.current
+                if current is None:
+                    if self.closed:
+                        return
+                    wake = self.wake = self.loop.create_future()
+                    await wake
+                    continue
+            except asyncio.CancelledError:
+                # Asked of the worker while it was not yet driving the app that owns it
+                # now (a cancel scope or timeout in the app's eager first step): that app
+                # gets it. An idle worker's cancellation is the worker's own.
+                if self.current is None:
+                    raise
+                cancelled = True
                 continue
             cycle, coro, ctx, awaited = current
+            if cancelled:
+                cancelled = False
+                awaited = _CANCELLED
             try:
                 await _Resume(self, coro, ctx, awaited)
             except BaseException as exc:
@@ -144,7 +157,8 @@ class _Marker:
 
 
 _FINISHED = _Marker()
-_START = _Marker()
+_START = _Marker()  # a coroutine not started yet: send first, nothing to wait for
+_CANCELLED = _Marker()  # a cancellation to throw into the coroutine before anything else
 
 
 class _Resume:
@@ -163,7 +177,9 @@ class _Resume:
         self.awaited = None
         while True:
             thrown: BaseException | None = None
-            if awaited is not _START:
+            if awaited is _CANCELLED:
+                thrown = asyncio.CancelledError()
+            elif awaited is not _START:
                 try:
                     yield awaited
                 except BaseException as exc:  # cancellation thrown into the worker task
