@@ -22,6 +22,7 @@ from collections.abc import Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from dartle.asgi.types import ASGIApp
+from dartle.server.cycle import DONE
 
 if TYPE_CHECKING:
     from dartle.server.cycle import Cycle
@@ -78,7 +79,10 @@ class Runner:
                 awaited = ctx.run(coro.send, None)  # type: ignore[attr-defined]
             except StopIteration:
                 awaited = _FINISHED
-                cycle.app_finished(None)
+                if cycle.state == DONE:
+                    cycle.framing.app_done(cycle)  # the usual end, without the checks
+                else:
+                    cycle.app_finished(None)
             except BaseException as exc:
                 awaited = _FINISHED
                 cycle.app_finished(exc)
