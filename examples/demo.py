@@ -1,6 +1,12 @@
 """The showcase app `make demo` serves: the dartle framework on the dartle server.
 
     dartle run examples.demo:app     # http://127.0.0.1:8000
+
+The chat of examples/chat.py is mounted at /chat/. Its messages go through memory://
+(this process only) unless CHAT_REDIS_URL names a Redis, which lets several workers
+share the rooms:
+
+    CHAT_REDIS_URL=redis://127.0.0.1:6379/0 dartle run examples.demo:app --workers 2
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dartle import (
     ServerSentEvent,
     StreamingResponse,
 )
+from examples import chat
 
 log = logging.getLogger("dartle.error")
 
@@ -33,6 +40,8 @@ code{background:#f3f3f3;padding:.1rem .3rem}</style>
 <li><a href="/items">/items</a> - a small JSON API (GET, POST /items, GET /items/{id})</li>
 <li><a href="/stream">/stream</a> - a streamed response, a line every 100 ms</li>
 <li><a href="/clock">/clock</a> - server-sent events: the time every second</li>
+<li><a href="/chat/">/chat/</a> - a chat over WebSockets; open it in two tabs
+(several workers share it through Redis: see docs/scaling.md)</li>
 </ul>
 <p>Clock: <code id="clock">...</code></p>
 <script>
@@ -43,11 +52,18 @@ new EventSource("/clock").onmessage = (e) => document.getElementById("clock").te
 
 @asynccontextmanager
 async def lifespan(app: App) -> AsyncIterator[dict[str, object]]:
-    log.info("demo: open http://127.0.0.1:8000/ (items API at /items, SSE at /clock)")
-    yield {"items": {1: {"id": 1, "name": "first item"}}}
+    # Included routes have no lifespan of their own: the chat's bus is connected here.
+    async with chat.broadcast:
+        log.info(
+            "demo: open http://127.0.0.1:8000/ (items API at /items, SSE at /clock, "
+            "chat at /chat/ through %s)",
+            chat.broadcast.description,
+        )
+        yield {"items": {1: {"id": 1, "name": "first item"}}}
 
 
 app = App(lifespan=lifespan)
+app.include_router(chat.router)
 
 
 @app.get("/")

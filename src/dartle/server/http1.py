@@ -232,7 +232,9 @@ class H1Connection(asyncio.Protocol):
             waiter = self.drain_waiter
             if waiter is None:
                 waiter = self.drain_waiter = self.loop.create_future()
-            await waiter
+            # Several tasks may wait on one connection: shielded, a cancelled waiter
+            # does not cancel the shared future under the others.
+            await asyncio.shield(waiter)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:

@@ -44,14 +44,19 @@ def configure_logging(level: str = "info", log_config: str | None = None) -> Non
         else:
             logging.config.fileConfig(log_config, disable_existing_loggers=False)
     else:
+        # One handler on "dartle": the server's loggers (dartle.error, dartle.access) and
+        # the framework's (dartle.web.*) all print the same way at the same level.
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_Formatter("%(levelprefix)s %(message)s"))
+        root = logging.getLogger("dartle")
+        root.handlers[:] = [handler]
+        root.propagate = False
         for name in ("dartle.error", "dartle.access"):
             logger = logging.getLogger(name)
-            logger.handlers[:] = [handler]
-            logger.propagate = False
+            logger.handlers[:] = []
+            logger.propagate = True
     numeric = LEVELS.get(level.lower())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
-    logging.getLogger("dartle.error").setLevel(numeric)
-    logging.getLogger("dartle.access").setLevel(numeric)
+    for name in ("dartle", "dartle.error", "dartle.access"):
+        logging.getLogger(name).setLevel(numeric)
