@@ -31,13 +31,12 @@ from typing import Any, Protocol, cast
 from websockets.exceptions import InvalidState, ProtocolError
 from websockets.frames import BINARY, CLOSE, CONT, PONG, TEXT, Close, Frame
 from websockets.protocol import OPEN as PROTOCOL_OPEN
-from websockets.server import ServerProtocol
 
 from dartle.asgi.types import ASGIApp, Message, Scope
 from dartle.server.errors import ClientDisconnected
+from dartle.server.ws_protocol import SessionProtocol
 
 logger = logging.getLogger("dartle.error")
-access_logger = logging.getLogger("dartle.access")
 
 HANDSHAKE, RESPONSE, OPEN, CLOSED = range(4)
 PHASE_NAMES = ("HANDSHAKE", "RESPONSE", "OPEN", "CLOSED")
@@ -53,7 +52,6 @@ CLOSE_TIMEOUT = 5.0
 
 NORMAL = 1000
 GOING_AWAY = 1001
-NO_STATUS = 1005
 ABNORMAL = 1006
 INTERNAL_ERROR = 1011
 
@@ -136,7 +134,7 @@ class WebSocketSession:
         self,
         scope: Scope,
         carrier: Carrier,
-        protocol: ServerProtocol,
+        protocol: SessionProtocol,
         extensions_header: str | None,
         app: ASGIApp,
         ping_interval: float | None,
@@ -213,8 +211,11 @@ class WebSocketSession:
                 self._refuse(500, "Internal Server Error")
             elif phase == RESPONSE:
                 logger.error("ASGI callable returned without completing the HTTP response")
-                self._end(ABNORMAL, "")
-                self.carrier.abort()
+                if self.response_head is not None:  # nothing written yet: still time for a 500
+                    self._refuse(500, "Internal Server Error")
+                else:
+                    self._end(ABNORMAL, "")
+                    self.carrier.abort()
             elif phase == OPEN:
                 # the app is gone: close the socket it left open (1011 after a crash)
                 if exc is None:
@@ -251,77 +252,82 @@ class WebSocketSession:
     async def send(self, message: Message) -> None:
         mtype = message["type"]
         phase = self.phase
-        if phase == OPEN:
-            if mtype == "websocket.send":
-                protocol = self.protocol
-                if protocol.state is not PROTOCOL_OPEN:
-                    raise ClientDisconnected("the WebSocket is closed")
-                data = message.get("bytes")
-                text = message.get("text")
-                if data is not None:
-                    if text is not None:
-                        raise ValueError("websocket.send needs exactly one of 'bytes' or 'text', not both")
-                    if type(data) is not bytes:
-                        data = _as_bytes(data)
-                    protocol.send_binary(data)
-                elif type(text) is str:
-                    protocol.send_text(text.encode())
-                else:
-                    raise TypeError(
-                        "websocket.send needs 'text' (str) or 'bytes' (bytes), "
-                        f"got text={type(text).__name__}, bytes=None"
-                    )
-                self.carrier.write(b"".join(protocol.data_to_send()))
-                if self.carrier.write_paused:
-                    await self.carrier.drain()
-                return
-            if mtype == "websocket.close":
-                if self.protocol.state is not PROTOCOL_OPEN:
-                    raise ClientDisconnected("the WebSocket is closed")
-                code, reason = _close_args(message)
-                self._close(code, reason)
-                return
-            self._unexpected(mtype, phase)
+        if phase == OPEN and mtype == "websocket.send":
+            try:
+                frame = self._frame(message)
+            except InvalidState:  # our close frame is out (the app's or the server's)
+                raise ClientDisconnected("the WebSocket is closed") from None
+            self.carrier.write(frame)
+            if self.carrier.write_paused:
+                await self.carrier.drain()
+            return
+        if phase == OPEN and mtype == "websocket.close":
+            if self.close_sent:
+                raise ClientDisconnected("the WebSocket is closed")
+            code, reason = _close_args(message)
+            self._close(code, reason)
+            return
         if self.lost or (self.disconnect is not None and phase != HANDSHAKE):
             raise ClientDisconnected("the WebSocket is closed")
         if phase == HANDSHAKE:
-            if self.lost:
-                raise ClientDisconnected("the client left before the handshake completed")
-            if mtype == "websocket.accept":
-                self._accept(message)
-            elif mtype == "websocket.close":
-                _close_args(message)  # an invalid close is the app's bug even here
-                self._refuse(403, "WebSocket connection refused")
-            elif mtype == "websocket.http.response.start":
-                status = message["status"]
-                if type(status) is not int or not 100 <= status <= 599 or status == 101:
-                    raise ValueError(
-                        f"websocket.http.response.start status must be an int 100-599 "
-                        f"other than 101, not {status!r}"
-                    )
-                self.response_head = (status, message.get("headers", ()))
-                self.phase = RESPONSE
-            else:
-                self._unexpected(mtype, phase)
-            return
-        if phase == RESPONSE and mtype == "websocket.http.response.body":
+            self._handshake_answer(message)
+        elif phase == RESPONSE and mtype == "websocket.http.response.body":
             body = message.get("body", b"")
             if type(body) is not bytes:
-                body = _as_bytes(body)
+                body = _as_bytes(body, "websocket.http.response.body 'body'")
             more = bool(message.get("more_body", False))
-            head = self.response_head
-            if head is not None:
-                self.response_head = None
-                self.carrier.log_access(self.scope, head[0])
-                self.carrier.respond(head[0], head[1], body, more)
-            else:
-                self.carrier.respond_body(body, more)
-            if not more:
-                self._end(ABNORMAL, "")
-            elif self.carrier.write_paused:
+            self._respond(body, more)
+            if more and self.carrier.write_paused:
                 await self.carrier.drain()
-            return
-        self._unexpected(mtype, phase)
+        else:
+            self._unexpected(mtype, phase)
+
+    def _frame(self, message: Message) -> bytes:
+        data = message.get("bytes")
+        text = message.get("text")
+        if data is not None:
+            if text is not None:
+                raise ValueError("websocket.send needs exactly one of 'bytes' or 'text', not both")
+            if type(data) is not bytes:
+                data = _as_bytes(data, "websocket.send 'bytes'")
+            return self.protocol.data_frame(False, data)
+        if type(text) is str:
+            return self.protocol.data_frame(True, text.encode())
+        raise TypeError(
+            "websocket.send needs 'text' (str) or 'bytes' (bytes), "
+            f"got text={type(text).__name__}, bytes=None"
+        )
+
+    def _handshake_answer(self, message: Message) -> None:
+        mtype = message["type"]
+        if mtype == "websocket.accept":
+            self._accept(message)
+        elif mtype == "websocket.close":
+            _close_args(message)  # an invalid close is the app's bug even here
+            self._refuse(403, "WebSocket connection refused")
+        elif mtype == "websocket.http.response.start":
+            status = message["status"]
+            if type(status) is not int or not 100 <= status <= 599 or status == 101:
+                raise ValueError(
+                    "websocket.http.response.start status must be an int 100-599 "
+                    f"other than 101, not {status!r}"
+                )
+            self.response_head = (status, message.get("headers", ()))
+            self.phase = RESPONSE
+        else:
+            self._unexpected(mtype, HANDSHAKE)
+
+    def _respond(self, body: bytes, more: bool) -> None:
+        """A part of the denial response; the head leaves with the first part."""
+        head = self.response_head
+        if head is not None:
+            self.response_head = None
+            self.carrier.log_access(self.scope, head[0])
+            self.carrier.respond(head[0], head[1], body, more)
+        else:
+            self.carrier.respond_body(body, more)
+        if not more:
+            self._end(ABNORMAL, "")
 
     def _unexpected(self, mtype: str, phase: int) -> None:
         expected = {
@@ -394,6 +400,19 @@ class WebSocketSession:
 
     def _parse(self, data: bytes) -> None:
         protocol = self.protocol
+        taken = protocol.take_data_frames(data, self._message_in)
+        if taken:
+            if protocol.parser_exc is not None:
+                self._flush()
+                if self.disconnect is None:
+                    self._protocol_failed()
+                return
+            if taken == len(data) or self.disconnect is not None:
+                return
+            if self.read_held:
+                self.stash += data[taken:]
+                return
+            data = data[taken:]
         protocol.receive_data(data)
         # a session's protocol starts OPEN: its events are frames, never HTTP messages
         for frame in cast("list[Frame]", protocol.events_received()):
@@ -427,6 +446,19 @@ class WebSocketSession:
         self._flush()
         if protocol.parser_exc is not None and self.disconnect is None:
             self._protocol_failed()
+
+    def _message_in(self, text: bool, payload: bytes) -> bool:
+        """A whole message from the fast path; False when reading should stop."""
+        if text:
+            try:
+                value = payload.decode()
+            except UnicodeDecodeError:
+                self._fail_utf8()
+                return False
+            self._deliver({"type": "websocket.receive", "text": value}, len(value))
+        else:
+            self._deliver({"type": "websocket.receive", "bytes": payload}, len(payload))
+        return not self.read_held
 
     def _fragment(self, data: bytes, fin: bool) -> bool:
         """Collect one fragment of a message; False if it failed the connection."""
@@ -506,7 +538,8 @@ class WebSocketSession:
     def connection_lost(self) -> None:
         """The connection is gone: the app gets its disconnect, pending sends return."""
         self.lost = True
-        self._cancel_timers()
+        self._stop_keepalive()
+        self.close_deadline = 0.0
         if self.disconnect is None:
             received = self.protocol.close_rcvd
             if received is not None:
@@ -567,7 +600,8 @@ class WebSocketSession:
 
     def _disconnect(self, code: int, reason: str) -> None:
         if self.disconnect is None:
-            self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+            # plain int: the library gives CloseCode members, ASGI wants an int
+            self.disconnect = {"type": "websocket.disconnect", "code": int(code), "reason": reason}
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -619,10 +653,6 @@ class WebSocketSession:
             self.pong_handle.cancel()
             self.pong_handle = None
 
-    def _cancel_timers(self) -> None:
-        self._stop_keepalive()
-        self.close_deadline = 0.0
-
     # -- housekeeping ---------------------------------------------------------------------
 
     def overdue(self, now: float) -> bool:
@@ -647,20 +677,6 @@ class WebSocketSession:
             task.cancel()
 
 
-class SessionProtocol(ServerProtocol):
-    """websockets' server protocol, with a close frame allowed between message fragments.
-
-    RFC 6455 section 5.4 lets control frames come between the fragments of a message; the
-    library treats a close frame there as a protocol error (1002). Here it closes cleanly,
-    dropping the unfinished message, as Autobahn's case 7.1.5 expects.
-    """
-
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is CLOSE:
-            self.current_size = None
-        super().recv_frame(frame)
-
-
 def _close_args(message: Message) -> tuple[int, str]:
     code = message.get("code")
     if code is None:
@@ -679,7 +695,7 @@ def _close_args(message: Message) -> tuple[int, str]:
     return code, reason
 
 
-def _as_bytes(data: Any) -> bytes:
+def _as_bytes(data: Any, what: str) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
-    raise TypeError(f"websocket message 'bytes' must be bytes, not {type(data).__name__}")
+    raise TypeError(f"{what} must be bytes, not {type(data).__name__}")

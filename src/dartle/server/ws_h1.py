@@ -25,8 +25,9 @@ from websockets.protocol import OPEN as PROTOCOL_OPEN
 from websockets.utils import accept_key
 
 from dartle.server import proxy
-from dartle.server.websocket import SessionProtocol, WebSocketSession
+from dartle.server.websocket import WebSocketSession
 from dartle.server.wire import CommonHeaders, status_line
+from dartle.server.ws_protocol import SessionProtocol
 
 if TYPE_CHECKING:
     from dartle.server.http1 import H1Connection
@@ -150,7 +151,7 @@ def websocket_handshake(
                 common, 400, [], f"Invalid WebSocket handshake: {exc}\n".encode()
             )
             return handshake
-        protocol.extensions = accepted
+        protocol.use_extensions(accepted)
         handshake.extensions_header = header
     handshake.protocol = protocol
     handshake.accept_key = accept_key(keys[0].decode("ascii"))
@@ -388,5 +389,4 @@ class H1WebSocket(asyncio.Protocol):
     def force_close(self) -> None:
         """Drop the connection at once and stop the app."""
         self.session.cancel()
-        if not self.transport.is_closing() or not self.closing:
-            self.abort()
+        self.abort()
