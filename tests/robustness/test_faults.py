@@ -88,15 +88,8 @@ def test_app_raising_at_each_step(faulty: Harness, step: str, sync: bool) -> Non
     assert faulty.http.get("/echo", headers={"x-rid": new_rid()}).status_code == 200
 
 
-CANCEL_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="an app raising CancelledError before the response gets no 500: the connection is "
-    "aborted and nothing is logged (cycle.app_finished treats it as a server cancellation)",
-)
-
-
 @pytest.mark.parametrize(
-    "step", [pytest.param(s, marks=CANCEL_XFAIL) for s in BEFORE_RESPONSE] + ["chunk", "final"]
+    "step", [*BEFORE_RESPONSE, "chunk", "final"]
 )
 def test_app_raising_cancelled_error(faulty: Harness, step: str) -> None:
     """ASGI: any exception out of the app gives a 500 if the response has not started."""
@@ -120,20 +113,13 @@ def test_app_raising_cancelled_error(faulty: Harness, step: str) -> None:
     assert faulty.http.get("/echo", headers={"x-rid": new_rid()}).status_code == 200
 
 
-EXIT_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="SystemExit from an app kills the whole server (exit status 1): runner.py re-raises "
-    "KeyboardInterrupt/SystemExit into the event loop; only uvloop's eager path swallows it",
-)
-
-
 @pytest.mark.parametrize(
     ("loop_name", "sync"),
     [
         pytest.param("uvloop", True, id="uvloop-eager"),
-        pytest.param("uvloop", False, id="uvloop-after-await", marks=EXIT_XFAIL),
-        pytest.param("asyncio", True, id="asyncio-eager", marks=EXIT_XFAIL),
-        pytest.param("asyncio", False, id="asyncio-after-await", marks=EXIT_XFAIL),
+        pytest.param("uvloop", False, id="uvloop-after-await"),
+        pytest.param("asyncio", True, id="asyncio-eager"),
+        pytest.param("asyncio", False, id="asyncio-after-await"),
     ],
 )
 def test_app_raising_system_exit_does_not_take_the_server_down(
@@ -226,12 +212,6 @@ def test_client_leaves_while_the_app_works(robust: Harness) -> None:
     settle(robust, base)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="send() keeps returning after the client left: once a write fails the transport "
-    "drops further writes and never pauses, send() never yields, so connection_lost cannot run "
-    "and the app streams its whole body into a dead socket (starving the loop meanwhile)",
-)
 def test_client_leaves_mid_response(robust: Harness) -> None:
     """ASGI 2.4: send() after the client left raises an OSError, so the app stops streaming.
 

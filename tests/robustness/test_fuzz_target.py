@@ -83,7 +83,18 @@ def test_reference_reading_agrees_with_the_table(case: object) -> None:
 
 
 def test_oracle_is_not_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the known-bug tolerance off, the oracle catches the pipelining bug the table shows."""
+    """The oracle catches a server that loses valid requests queued before a bad one.
+
+    The server had that bug (fixed; docs/robustness.md); here it is put back in-process.
+    """
+    from dartle.server.http1 import H1Connection
+
+    def losing_reject(self: H1Connection, status: int, message: str) -> None:
+        self.pipeline.clear()  # the old bug: queued valid requests dropped
+        original(self, status, message)
+
+    original = H1Connection._reject
+    monkeypatch.setattr(H1Connection, "_reject", losing_reject)
     monkeypatch.setattr(h1harness, "STRICT", True)
     valid = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
     with pytest.raises(OracleError, match="took the place of valid request 1"):

@@ -99,10 +99,6 @@ def test_lifespan_shutdown_raising_never_loses_the_request_in_flight() -> None:
     assert status == 0, log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the app raised on lifespan.shutdown the server still logs 'Application shutdown complete.'",
-)
 def test_lifespan_shutdown_raising_is_not_reported_as_complete() -> None:
     with serve_robust("--lifespan", "on", target="tests.apps.robust_lifespans:raising_shutdown") as srv:
         since = srv.log_mark()
@@ -157,11 +153,6 @@ def run_until(args: list[str], pattern: bytes, timeout: float = 30.0) -> tuple[i
         proc.stdout.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker whose lifespan startup raises SystemExit exits with "
-    "its status (7), not 3, so the supervisor restarts it in a loop",
-)
 def test_system_exit_in_startup_stops_the_supervisor() -> None:
     """docs/operations.md: a worker's failed startup stops everything with status 3."""
     args = [*dartle_command("tests.apps.robust_lifespans:startup_exit", "--lifespan", "on", "--workers", "2")]
@@ -169,11 +160,6 @@ def test_system_exit_in_startup_stops_the_supervisor() -> None:
     assert status == 3, output.decode(errors="replace")[-2000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with --lifespan auto, SystemExit in startup is taken for "
-    "'lifespan unsupported', the server announces it serves, then exits with status 7",
-)
 def test_system_exit_in_startup_with_lifespan_auto() -> None:
     """Either carry on without lifespan (and serve), or exit before announcing an address."""
     server = serve_robust("--lifespan", "auto", target="tests.apps.robust_lifespans:startup_exit")

@@ -239,8 +239,9 @@ class Cycle:
             await app(self.scope, self.receive, self.send)
         except BaseException as exc:
             self.app_finished(exc)
-            if not isinstance(exc, Exception):
-                raise
+            if isinstance(exc, asyncio.CancelledError):
+                raise  # our task was cancelled: let asyncio see it
+            # anything else, SystemExit included, ends this request only, as in uvicorn
         else:
             self.app_finished(None)
 
@@ -258,7 +259,9 @@ class Cycle:
                         logger.error("ASGI callable returned without completing the response")
                     self._fail()
             elif isinstance(exc, asyncio.CancelledError):
-                if self.state != DONE:
+                if self.state in (START, HELD):
+                    self._fail()  # nothing sent yet: the client gets a 500, not a cut
+                elif self.state != DONE:
                     self.framing.abort(self)
             elif isinstance(exc, ClientDisconnected) or (
                 isinstance(exc, OSError) and self.disconnected

@@ -29,6 +29,8 @@ from dartle.server.wire import (
     header_line,
     parse_target,
     status_line,
+    target_authority,
+    valid_host,
 )
 from dartle.server.ws_h1 import Handshake, websocket_handshake
 
@@ -83,6 +85,8 @@ class H1Connection(asyncio.Protocol):
         "head_size",
         "head_tick",
         "headers",
+        "host",
+        "hosts",
         "idle_tick",
         "in_head",
         "lifespan_state",
@@ -133,6 +137,8 @@ class H1Connection(asyncio.Protocol):
         # parsing state for the request being read
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.hosts = 0
+        self.host = b""
         self.watched: dict[bytes, bytes] | None = None
         self.head_size = 0
         self.body_received = 0
@@ -152,6 +158,7 @@ class H1Connection(asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self.pending_error = b""
+        self.ws_handshake: Handshake | None = None
         self.idle_tick = state.ticks
         # response framing state of the active exchange
         self.chunked = False
@@ -273,6 +280,8 @@ class H1Connection(asyncio.Protocol):
             url = self.url + url
         else:
             self.headers = []
+            self.hosts = 0
+            self.host = b""
             self.watched = None
             self.head_size = 0
             self.body_received = 0
@@ -292,6 +301,9 @@ class H1Connection(asyncio.Protocol):
         name = name.lower()
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(b" \t")  # llhttp strips leading whitespace, not trailing
+        if name == b"host":
+            self.hosts += 1
+            self.host = value
         self.headers.append((name, value))
         if name in _WATCHED:
             if self.watched is None:
@@ -307,7 +319,15 @@ class H1Connection(asyncio.Protocol):
         method = _METHODS.get(method_raw) or method_raw.decode("ascii")
         target = TARGETS.get(self.url)
         if target is None:
-            target = parse_target(self.url, self.root_path)
+            try:
+                target = parse_target(self.url, self.root_path)
+            except ValueError as exc:
+                self._reject(400, str(exc))
+                raise _Stop() from None
+            if self.url[:1] != b"/":
+                self._use_target_authority()
+        if self.hosts != 1 or not valid_host(self.host):
+            self._check_host()
         keep_alive = parser.should_keep_alive()
         watched = self.watched
         if watched is None and keep_alive:
@@ -327,7 +347,7 @@ class H1Connection(asyncio.Protocol):
                 if self.active is not None:
                     self._reject(400, "A WebSocket handshake cannot be pipelined behind a request")
                 elif refusal is None:
-                    self.ws_handshake: Handshake | None = handshake  # upgraded once parsed
+                    self.ws_handshake = handshake  # upgraded once parsed
                     return
                 else:
                     self.transport.write(refusal)
@@ -348,6 +368,30 @@ class H1Connection(asyncio.Protocol):
             self.ready = cycle
         else:
             self.pipeline.append(cycle)
+
+    def _check_host(self) -> None:
+        """RFC 9112 3.2: exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0."""
+        if self.hosts > 1:
+            problem = "more than one Host header"
+        elif self.hosts == 1:
+            problem = "an invalid Host header"
+        elif self.parser.get_http_version() == "1.1":
+            problem = "no Host header (HTTP/1.1 requires one)"
+        else:
+            return
+        self._reject(400, f"Bad request: {problem}")
+        raise _Stop()
+
+    def _use_target_authority(self) -> None:
+        """Absolute-form target: its authority replaces Host (RFC 9112 3.2.2)."""
+        authority = target_authority(self.url)
+        if authority is None:
+            return
+        headers = [(n, v) for n, v in self.headers if n != b"host"]
+        headers.insert(0, (b"host", authority))
+        self.headers = headers
+        self.hosts = 1
+        self.host = authority
 
     def _check_watched(self, cycle: Cycle, watched: dict[bytes, bytes], scope: Any) -> bool:
         """Apply the headers the framing cares about; True if the request was refused."""
@@ -414,7 +458,7 @@ class H1Connection(asyncio.Protocol):
     def _upgrade_requested(self, data: bytes, offset: int) -> None:
         # A WebSocket handshake checked in on_headers_complete takes the transport over,
         # with the bytes that followed the request (data[offset:]).
-        handshake = getattr(self, "ws_handshake", None)  # a slot, set only by a handshake
+        handshake = self.ws_handshake
         if handshake is not None:
             self.ws_handshake = None
             self.closing = True  # the transport belongs to the WebSocket now
@@ -440,10 +484,6 @@ class H1Connection(asyncio.Protocol):
         if cycle is not self.active:
             return
         self.active = None
-        if self.pending_error:
-            self.transport.write(self.pending_error)
-            self._close()
-            return
         if not cycle.keep_alive or self.state.shutting_down:
             self._close()
             return
@@ -453,6 +493,10 @@ class H1Connection(asyncio.Protocol):
             self._run(cycle)
             if not self.pipeline:
                 self._maybe_resume_reading()
+            return
+        if self.pending_error:
+            self.transport.write(self.pending_error)
+            self._close()
             return
         self.idle_tick = self.state.ticks
         if self.read_paused:
@@ -480,7 +524,7 @@ class H1Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _maybe_resume_reading(self) -> None:
-        if self.read_paused and not self.closing and not self.pipeline:
+        if self.read_paused and not self.closing and not self.pipeline and not self.pending_error:
             parsing = self.parsing
             if parsing is None or parsing.buffered <= BODY_HIGH_WATER:
                 self.read_paused = False
@@ -588,8 +632,12 @@ class H1Connection(asyncio.Protocol):
             self.transport.write(b"".join(parts))
 
     def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
-        if self.closing:
-            return
+        if self.closing or self.transport.is_closing():
+            # The peer is gone (a failed write closes the transport at once, but
+            # connection_lost comes a loop iteration later): an app streaming without
+            # ever waiting must hear it now, not after its whole body.
+            cycle.disconnected = True
+            raise ClientDisconnected()
         if body and not self.no_body:
             self.written += len(body)
             if self.expected >= 0 and self.written > self.expected:
@@ -703,9 +751,14 @@ class H1Connection(asyncio.Protocol):
             failed.disconnect()
         active = self.active
         if active is not None and active is not failed:
-            # an earlier request's response is still due: answer after it, in order
-            self.pending_error = error_response(self.common, status, message)
-            self.pipeline.clear()
+            # Earlier requests' responses are still due: they are answered, in order, and
+            # the refusal comes after them - unless one of them closes the connection, in
+            # which case the bad bytes came after the end and get no answer at all.
+            if failed is not None and failed in self.pipeline:
+                self.pipeline.remove(failed)
+            last = self.pipeline[-1] if self.pipeline else active
+            if last.keep_alive:
+                self.pending_error = error_response(self.common, status, message)
             self._pause_reading()
             return
         if active is None or active.state == START:

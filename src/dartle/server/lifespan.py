@@ -58,6 +58,8 @@ class Lifespan:
         await self._shutdown_done.wait()
         if self.failed_message is not None:
             logger.error("Application shutdown failed: %s", self.failed_message)
+        elif self.error:
+            logger.error("Application shutdown failed: the app raised (traceback above)")
         else:
             logger.info("Application shutdown complete.")
 
@@ -71,12 +73,15 @@ class Lifespan:
             await self.app(scope, self._receive, self._send)
         except BaseException as exc:
             self.error = True
-            if self._started or self.mode == "on":
+            if self._started or self.mode == "on" or isinstance(exc, SystemExit):
                 logger.error("Exception in 'lifespan' protocol", exc_info=exc)
+                if not self._started:
+                    # an app that exits during startup failed it; it is not "unsupported"
+                    self.failed_message = f"{type(exc).__name__}: {exc}"
             else:
                 self.supported = False
                 logger.info("ASGI 'lifespan' protocol appears unsupported.")
-            if not isinstance(exc, Exception):
+            if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
             self._startup_done.set()

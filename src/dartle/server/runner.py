@@ -83,11 +83,9 @@ class Runner:
                     cycle.framing.app_done(cycle)  # the usual end, without the checks
                 else:
                     cycle.app_finished(None)
-            except BaseException as exc:
+            except BaseException as exc:  # SystemExit too: it ends this request only
                 awaited = _FINISHED
                 cycle.app_finished(exc)
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
             finally:
                 _leave_task(loop, task)
                 self.stepping = False
@@ -143,8 +141,8 @@ class Runner:
             except BaseException as exc:
                 self.current = None
                 cycle.app_finished(exc)
-                if not isinstance(exc, Exception):
-                    raise
+                if isinstance(exc, asyncio.CancelledError):
+                    raise  # the worker itself was cancelled (shutdown)
             else:
                 self.current = None
                 cycle.app_finished(None)

@@ -10,7 +10,7 @@ import signal
 import socket
 import stat
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from dartle.asgi.types import ASGIApp
 from dartle.config import Config
@@ -27,6 +27,16 @@ TICK = 0.5
 EXIT_STARTUP_FAILURE = 3
 
 
+class Connection(Protocol):
+    """What the server's housekeeping needs from any connection (HTTP/1, WebSocket, ...)."""
+
+    def tick(self, now: int, keep_alive_ticks: int, header_ticks: int) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def force_close(self) -> None: ...
+
+
 class ServerState:
     """What every connection of one server shares: config, app, clock, counters."""
 
@@ -40,7 +50,7 @@ class ServerState:
         self.access_log = config.access_log and logging.getLogger("dartle.access").isEnabledFor(
             logging.INFO
         )
-        self.connections: set[H1Connection] = set()
+        self.connections: set[Connection] = set()
         self.tasks = 0
         self.requests = 0  # app tasks finished: the worker's --max-requests count
         self.ticks = 0

@@ -72,7 +72,12 @@ TARGETS_MAX = 1024
 
 
 def parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
-    """Split and decode a request target; remembered for origin-form targets."""
+    """Split and decode a request target; remembered for origin-form targets.
+
+    Raises ValueError for a target no request may carry (RFC 9112: no fragment).
+    """
+    if b"#" in url:
+        raise ValueError("a request target must not contain a fragment ('#')")
     if url[:1] == b"/":
         raw_path, _, query = url.partition(b"?")
     elif url == b"*":
@@ -116,3 +121,32 @@ def header_line(item: Any, name: bytes, value: bytes) -> bytes:
             HEADER_LINES.clear()
         HEADER_LINES[item] = line
     return line
+
+
+# Host field values already found valid (RFC 9112 3.2: uri-host [":" port]); most
+# traffic repeats a few, and a regex per request is measurable.
+HOSTS: set[bytes] = set()
+_HOSTS_MAX = 1024
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+).fullmatch
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether `value` is a valid Host field value (no userinfo, no whitespace)."""
+    if value in HOSTS:
+        return True
+    if _HOST(value) is None:
+        return False
+    if len(HOSTS) >= _HOSTS_MAX:
+        HOSTS.clear()
+    HOSTS.add(value)
+    return True
+
+
+def target_authority(url: bytes) -> bytes | None:
+    """The authority of an absolute-form target (http://authority/path), else None."""
+    scheme, sep, rest = url.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return None
+    return rest.split(b"/", 1)[0].split(b"?", 1)[0]

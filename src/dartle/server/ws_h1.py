@@ -74,7 +74,7 @@ class Handshake:
         )
         carrier.session = session
         state.connections.discard(conn)
-        state.connections.add(carrier)  # type: ignore[arg-type]
+        state.connections.add(carrier)
         conn.transport.set_protocol(carrier)
         if conn.read_paused:
             carrier.read_paused = False
