@@ -200,6 +200,10 @@ def _file_layer(path: str, label: str, pyproject: bool) -> dict[str, Any]:
     return values
 
 
+# DARTLE_* variables that belong to dartle's test suite, CI and tools, not to the server.
+_TOOLING = ("require_services", "test_", "soak", "autobahn_", "fuzz_", "wstest_", "demo_")
+
+
 def _env_layer(env: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     problems = []
@@ -210,8 +214,10 @@ def _env_layer(env: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:
         if name == FILE_KEY:
             continue
         if name not in OPTIONS:
-            # Other programs (and dartle's own test suite) use the prefix too, so an unknown
-            # variable is worth a warning, not a refusal to start.
+            if name.startswith(_TOOLING):
+                continue  # the test suite's and CI's own switches (DARTLE_REQUIRE_SERVICES...)
+            # Other programs use the prefix too, so an unknown variable is worth a warning
+            # (a typo of an option shows up here), not a refusal to start.
             warnings.append(f"ignoring ${var}: not a dartle option{_unknown(name)}")
             continue
         try:
