@@ -20,6 +20,7 @@ import httptools
 from dartle.server import proxy
 from dartle.server.cycle import DONE, EXPECT_100, START, TE_TRAILERS, Cycle
 from dartle.server.errors import ClientDisconnected
+from dartle.server.flow import WriteFlow
 from dartle.server.runner import Runner
 from dartle.server.wire import (
     HEADER_LINES,
@@ -65,7 +66,7 @@ class _Stop(Exception):
     """Raised from a parser callback after the request was refused: parse no further."""
 
 
-class H1Connection(asyncio.Protocol):
+class H1Connection(WriteFlow, asyncio.Protocol):
     """An HTTP/1.1 connection: parser callbacks in, response bytes out."""
 
     __slots__ = (
@@ -222,26 +223,6 @@ class H1Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         return None  # close our side too; HTTP/1.1 has no half-close
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def drain(self) -> None:
-        if self.write_paused and not self.closing:
-            waiter = self.drain_waiter
-            if waiter is None:
-                waiter = self.drain_waiter = self.loop.create_future()
-            # Several tasks may wait on one connection: shielded, a cancelled waiter
-            # does not cancel the shared future under the others.
-            await asyncio.shield(waiter)
 
     def data_received(self, data: bytes) -> None:
         if self.closing:

@@ -25,6 +25,7 @@ from websockets.protocol import OPEN as PROTOCOL_OPEN
 from websockets.utils import accept_key
 
 from dartle.server import proxy
+from dartle.server.flow import WriteFlow
 from dartle.server.websocket import WebSocketSession
 from dartle.server.wire import CommonHeaders, status_line
 from dartle.server.ws_protocol import SessionProtocol
@@ -212,7 +213,7 @@ def _header_lines(headers: Any, what: str) -> list[bytes]:
     return lines
 
 
-class H1WebSocket(asyncio.Protocol):
+class H1WebSocket(WriteFlow, asyncio.Protocol):
     """The socket of an upgraded HTTP/1.1 connection, carrying one WebSocket session."""
 
     __slots__ = (
@@ -267,25 +268,7 @@ class H1WebSocket(asyncio.Protocol):
                 waiter.set_result(None)
         self.state.connection_closed()
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
     # -- the Carrier interface ------------------------------------------------------------
-
-    async def drain(self) -> None:
-        if self.write_paused and not self.closing:
-            waiter = self.drain_waiter
-            if waiter is None:
-                waiter = self.drain_waiter = self.loop.create_future()
-            await waiter
 
     def accept(self, subprotocol: str | None, extensions: str | None, headers: Any) -> None:
         parts = [
