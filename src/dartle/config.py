@@ -78,6 +78,17 @@ class Config:
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
     ws_per_message_deflate: bool = True
+    # TLS (server/tls.py): serving HTTPS needs a certificate (with its key, in the same
+    # file or in ssl_keyfile); ssl_cert_reqs is ssl.CERT_NONE/OPTIONAL/REQUIRED (0/1/2).
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_ca_certs: str | None = None
+    ssl_cert_reqs: int = 0
+    ssl_ciphers: str | None = None
+    # HTTP/2 (server/http2.py): ALPN "h2" over TLS, h2c (prior knowledge or Upgrade) in clear
+    http2: bool = True
+    h2_max_concurrent_streams: int = 100
     # What kind of callable the app is (auto: detected), and the strict ASGI checker
     interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto"
     strict_asgi: bool = False
@@ -142,6 +153,16 @@ class Config:
                     f"not {getattr(self, name)!r}")
         if self.ws_max_size < 1:
             bad("ws_max_size", "ws_max_size must be at least 1 byte")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            bad("ssl_keyfile", "ssl_keyfile needs ssl_certfile (the certificate it belongs to)")
+        for name in ("ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+            if getattr(self, name) and not self.ssl_certfile:
+                bad(name, f"{name} only applies with ssl_certfile (serving TLS)")
+        if self.ssl_cert_reqs not in (0, 1, 2):
+            bad("ssl_cert_reqs", f"ssl_cert_reqs must be 0 (none), 1 (optional) or 2 (required), "
+                f"not {self.ssl_cert_reqs!r}")
+        if self.h2_max_concurrent_streams < 1:
+            bad("h2_max_concurrent_streams", "h2_max_concurrent_streams must be at least 1")
         if self.reuse_port and (self.uds or self.fd is not None):
             bad("reuse_port", "reuse_port needs --host/--port, not --uds or --fd")
         return problems
@@ -162,6 +183,11 @@ class Config:
         if unknown:
             raise TypeError(f"unknown server option(s): {', '.join(unknown)}")
         return cls(app=app, **options)
+
+    @property
+    def tls(self) -> bool:
+        """Whether connections are served over TLS (a certificate is configured)."""
+        return self.ssl_certfile is not None
 
     def trusted_proxies(self) -> TrustedProxies:
         return TrustedProxies(self.forwarded_allow_ips)
