@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_URL = re.compile(rb"running on (http://[^\s]+|unix socket [^\s]+)")
+_URL = re.compile(rb"running on (https?://[^\s]+|unix socket [^\s]+)")
 STARTUP_TIMEOUT = 30.0
 
 
