@@ -293,6 +293,9 @@ def serve_config(config: Config, warnings: list[str] | None = None) -> int:
                 "no app given: pass module:attribute (e.g. main:app), or set $DARTLE_APP "
                 "or app in [tool.dartle]"
             )
+        from dartle.server.tls import build_tls
+
+        build_tls(config)  # a bad key, certificate or password fails here, naming the file
         if config.supervised:
             if not isinstance(config.app, str):
                 raise ValueError(

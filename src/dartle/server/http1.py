@@ -187,9 +187,11 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             host = self.client_addr[0] if self.client_addr else None
             self.proxy_trusted = host in state.trusted
         self.sendfile_ok = True
-        if transport.get_extra_info("sslcontext") is not None:
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None and state.tls is not None:
             self.scheme = "https"
-            self.sendfile_ok = False
+            self.sendfile_ok = False  # the bytes must pass through the TLS layer
+            self.extensions["tls"] = state.tls.extension(ssl_object)
         self.scope_template = {
             "type": "http",
             "asgi": self.asgi,

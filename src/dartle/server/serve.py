@@ -17,6 +17,7 @@ from dartle.config import Config
 from dartle.server.activation import systemd_sockets
 from dartle.server.http1 import H1Connection
 from dartle.server.lifespan import Lifespan
+from dartle.server.tls import build_tls
 from dartle.server.wire import CommonHeaders
 
 logger = logging.getLogger("dartle.error")
@@ -46,6 +47,7 @@ class ServerState:
         self.loop = loop
         self.common = CommonHeaders(config.date_header, config.server_header)
         self.trusted = config.trusted_proxies()
+        self.tls = build_tls(config)
         self.lifespan_state: dict[str, Any] = {}
         self.access_log = config.access_log and logging.getLogger("dartle.access").isEnabledFor(
             logging.INFO
@@ -110,18 +112,23 @@ class Server:
         if self.should_exit.is_set():
             await lifespan.shutdown()
             return 0
+        ssl: dict[str, Any] = {}
+        if state.tls is not None:
+            # The header timeout also bounds the handshake: both guard against slowloris.
+            ssl = {"ssl": state.tls.context, "ssl_handshake_timeout": config.timeout_header}
         for sock in sockets:
             if sock.family == getattr(socket, "AF_UNIX", None):
                 server = await loop.create_unix_server(
-                    lambda: H1Connection(state), sock=sock, backlog=config.backlog
+                    lambda: H1Connection(state), sock=sock, backlog=config.backlog, **ssl
                 )
             else:
                 server = await loop.create_server(
-                    lambda: H1Connection(state), sock=sock, backlog=config.backlog
+                    lambda: H1Connection(state), sock=sock, backlog=config.backlog, **ssl
                 )
             self._servers.append(server)
             if self.announce:
-                logger.info("dartle running on %s (Press CTRL+C to quit)", describe(sock))
+                logger.info("dartle running on %s (Press CTRL+C to quit)",
+                            describe(sock, config.tls))
         if self.on_serving is not None:
             self.on_serving()
         ticker = loop.create_task(self._tick())
@@ -264,14 +271,15 @@ def bind_socket(config: Config) -> socket.socket:
     return sock
 
 
-def describe(sock: socket.socket) -> str:
+def describe(sock: socket.socket, tls: bool = False) -> str:
+    """Where `sock` serves, as the startup line shows it (a URL a browser can open)."""
     name = sock.getsockname()
     if sock.family == getattr(socket, "AF_UNIX", None):
-        return f"unix socket {name}"
+        return f"unix socket {name}" + (" (TLS)" if tls else "")
     host, port = name[0], name[1]
     if sock.family == socket.AF_INET6:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 def new_event_loop(name: str) -> asyncio.AbstractEventLoop:

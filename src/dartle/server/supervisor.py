@@ -352,7 +352,8 @@ class Supervisor:
         if not self.ever_ready:
             self.ever_ready = True
             for sock in self.sockets:
-                logger.info("dartle running on %s (Press CTRL+C to quit)", describe(sock))
+                logger.info("dartle running on %s (Press CTRL+C to quit)",
+                            describe(sock, self.config.tls))
         slot = self._slot_of(worker)
         if slot is None:
             return

@@ -172,6 +172,9 @@ def websocket_handshake(
         "state": conn.lifespan_state.copy(),
         "extensions": {"websocket.http.response": {}},
     }
+    tls = conn.extensions.get("tls")
+    if tls is not None:
+        scope["extensions"]["tls"] = tls
     if conn.proxy_trusted:
         proxy.apply_forwarded(scope, watched, state.trusted)
         scope["scheme"] = _WS_SCHEMES.get(scope["scheme"], "ws")
