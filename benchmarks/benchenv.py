@@ -1,4 +1,4 @@
-"""The benchmark's own world: its venv (benchmarks/.venv), wrk, and facts about the machine.
+"""The benchmark's own world: its venv (benchmarks/.venv), wrk and h2load, facts about the machine.
 
 The anchors run from a separate venv so that a benchmark never upgrades or downgrades
 anything in the development venv, and so that their versions are pinned in one file
@@ -39,11 +39,16 @@ def _wanted_stamp() -> str:
     return digest.hexdigest()
 
 
+def venv_ready() -> bool:
+    """Whether benchmarks/.venv is built from the current requirements.txt and pyproject.toml."""
+    return _STAMP.exists() and _STAMP.read_text() == _wanted_stamp() and venv_python().exists()
+
+
 def ensure_venv(log: bool = True) -> Path:
     """Create or refresh benchmarks/.venv when requirements.txt or pyproject.toml changed."""
-    wanted = _wanted_stamp()
-    if _STAMP.exists() and _STAMP.read_text() == wanted and venv_python().exists():
+    if venv_ready():
         return venv_python()
+    wanted = _wanted_stamp()
     if log:
         print(f"building {VENV.relative_to(ROOT)} from {REQUIREMENTS.relative_to(ROOT)} ...",
               flush=True)
@@ -69,32 +74,56 @@ def distribution_versions(names: list[str]) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
-WRK_HELP = (
-    "wrk is not installed. On Debian/Ubuntu: `sudo apt-get update && sudo apt-get install -y wrk`"
-    " (other systems: https://github.com/wg/wrk, build with `make`, put `wrk` on PATH)."
-)
+# binary -> (Debian package, where else to get it)
+TOOLS = {
+    "wrk": ("wrk", "https://github.com/wg/wrk, build with `make`, put `wrk` on PATH"),
+    "h2load": ("nghttp2-client", "https://nghttp2.org, `h2load` on PATH"),
+}
+
+
+def find_tool(name: str, install: bool = True) -> str | None:
+    """Path of a load generator; installs its Debian package when running as root."""
+    found = shutil.which(name)
+    if found or not install:
+        return found
+    install_debian_package(TOOLS[name][0], f"{name} is missing")
+    return shutil.which(name)
+
+
+def install_debian_package(package: str, why: str) -> bool:
+    """apt-get install `package` when running as root on Debian; False when it cannot."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    print(f"{why}; installing the Debian package {package} (running as root) ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    return True
+
+
+def tool_help(name: str) -> str:
+    package, elsewhere = TOOLS[name]
+    return (f"{name} is not installed. On Debian/Ubuntu: `sudo apt-get update && sudo apt-get"
+            f" install -y {package}` (other systems: {elsewhere}).")
 
 
 def ensure_wrk() -> str:
-    """Path of wrk; installs the Debian package when running as root, else explains how."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("wrk is missing; installing the Debian package (running as root) ...", flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
-        found = shutil.which("wrk")
-        if found:
-            return found
-    raise SystemExit(WRK_HELP)
+    """Path of wrk, or exit explaining how to install it."""
+    found = find_tool("wrk")
+    if found is None:
+        raise SystemExit(tool_help("wrk"))
+    return found
 
 
 def wrk_version(wrk: str) -> str:
     # `wrk -v` prints its version then the usage, and exits with status 1.
     out = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout
     return out.splitlines()[0].split(" Copyright")[0] if out else "unknown"
+
+
+def h2load_version(h2load: str) -> str:
+    out = subprocess.run([h2load, "--version"], capture_output=True, text=True).stdout
+    return out.strip() or "unknown"
 
 
 def cpu_model() -> str:

@@ -17,9 +17,6 @@ TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 NOISY_PERCENT = 10.0
 
 
-TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()

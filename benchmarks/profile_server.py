@@ -1,6 +1,6 @@
 """Profile one server under one scenario's load with py-spy, and print its hot spots.
 
-    python benchmarks/profile_server.py [--server dartle] [--scenario plaintext]
+    python benchmarks/profile_server.py [--stack dartle] [--scenario plaintext]
                                         [--duration 10] [--native] [--idle]
 
 The server runs as in run.py (bench venv, pinned to core 0, wrk on core 1). While wrk
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import re
 import subprocess
 import sys
@@ -23,16 +24,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import benchenv, cpu, load, servers
-from benchmarks.load import SCENARIOS
+from benchmarks import benchenv, cpu, servers, wrk
+from benchmarks.scenarios import SCENARIOS
 from benchmarks.servers import SERVERS
+from examples.techempower import postgres
+
+# Scenarios loaded by wrk (the others have their own load generators).
+WRK_SCENARIOS = [name for name, scenario in SCENARIOS.items() if scenario.load == "wrk"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks/profile_server.py",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="dartle", choices=list(SERVERS))
-    parser.add_argument("--scenario", default="plaintext", choices=list(SCENARIOS))
+    parser.add_argument("--stack", "--server", dest="stack", default="dartle",
+                        help="a stack of the scenario: a server's name, or e.g. 'dartle on"
+                             " uvicorn' in the framework scenarios (default: dartle)")
+    parser.add_argument("--scenario", default="plaintext", choices=WRK_SCENARIOS)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load (default 10)")
     parser.add_argument("--rate", type=int, default=250, help="samples per second (default 250)")
     parser.add_argument("--native", action="store_true",
@@ -104,14 +111,23 @@ def perf_summary(data: Path, stat_output: str, requests: int, top: int) -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    wrk = benchenv.ensure_wrk()
-    python = benchenv.ensure_venv()
     scenario = SCENARIOS[args.scenario]
-    name = f"{args.server}-{args.scenario}"
+    stacks = {stack.name: stack for stack in scenario.stacks}
+    if args.stack not in stacks:
+        raise SystemExit(f"{args.scenario} has no stack {args.stack!r}; it has: "
+                         + ", ".join(stacks))
+    stack = stacks[args.stack]
+    wrk_path = benchenv.ensure_wrk()
+    python = benchenv.ensure_venv()
+    name = f"{stack.name.replace(' ', '-')}-{args.scenario}"
     out = benchenv.OUT / (f"perf-{name}.data" if args.perf else f"profile-{name}.txt")
-    with servers.started(SERVERS[args.server], python, scenario.app, scenario.expected_body,
-                         "0") as server:
-        load.warm_up(wrk, scenario, server.port, 2, "1")
+    with contextlib.ExitStack() as services:
+        env: dict[str, str] = {}
+        if scenario.postgres:  # the TechEmpower scenarios: a database on the load core
+            env["TFB_DATABASE_URL"] = services.enter_context(postgres.running("1"))
+        server = services.enter_context(
+            servers.started(SERVERS[stack.server], python, stack, scenario, "0", env))
+        wrk.run(wrk_path, scenario, server.port, 2, "1")  # warm-up
         pids = ",".join(map(str, [server.pid, *cpu.descendants(server.pid)]))
         window = ["--", "sleep", str(args.duration)]
         if args.perf:
@@ -129,7 +145,7 @@ def main(argv: list[str]) -> int:
         # Profilers run on the load core: the server's core stays the server's.
         running = [subprocess.Popen(["taskset", "-c", "1", *cmd], stderr=subprocess.PIPE,
                                     text=True) for cmd in profilers]
-        result = load.run_wrk(wrk, scenario, server.port, args.duration, "1")
+        result = wrk.run(wrk_path, scenario, server.port, args.duration, "1")
         errors = [proc.communicate(timeout=args.duration + 60)[1] for proc in running]
     print(f"wrk while profiling: {result.requests_per_second:,.0f} requests/s"
           + (f" ({'; '.join(result.problems)})" if result.problems else ""))
@@ -147,5 +163,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    parse_args(sys.argv[1:])  # --help and bad arguments answer at once, not after the lock
     with benchenv.exclusive():
         sys.exit(main(sys.argv[1:]))

@@ -20,15 +20,21 @@ START = {
 RESPONSE_BODY = {"type": "http.response.body", "body": BODY}
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """Accept startup and shutdown: the raw apps have nothing to set up."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Answer every HTTP request with 200 "Hello, world!"; accept lifespan events."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send)
+        return
     await send(START)
     await send(RESPONSE_BODY)

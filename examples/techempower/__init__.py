@@ -1,0 +1,1 @@
+"""The TechEmpower Framework Benchmarks test types, in dartle and (to compare) in FastAPI."""
