@@ -100,6 +100,9 @@ SERVER_OPTIONS = [
                  help="Serve HTTP/2: ALPN h2 over TLS, h2c (prior knowledge or Upgrade) in clear."),
     click.option("--h2-max-concurrent-streams", default=_d("h2_max_concurrent_streams"), type=int,
                  show_default=True, help="Streams one HTTP/2 connection may have open at once."),
+    click.option("--h2-stall-timeout", default=_d("h2_stall_timeout"), type=float, show_default=True,
+                 help="Seconds HTTP/2 response data may wait on a peer's shut flow-control window "
+                      "before the connection is closed."),
     click.option("--interface", type=click.Choice(["auto", "asgi3", "asgi2", "wsgi"]),
                  default=_d("interface"), show_default=True, help="The app's interface; auto detects it."),
     click.option("--strict-asgi", is_flag=True,

@@ -89,6 +89,9 @@ class Config:
     # HTTP/2 (server/http2.py): ALPN "h2" over TLS, h2c (prior knowledge or Upgrade) in clear
     http2: bool = True
     h2_max_concurrent_streams: int = 100
+    # Seconds response data may wait on a shut flow-control window (or a peer that stops
+    # reading) before the connection ends with GOAWAY ENHANCE_YOUR_CALM
+    h2_stall_timeout: float = 30.0
     # What kind of callable the app is (auto: detected), and the strict ASGI checker
     interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = "auto"
     strict_asgi: bool = False
@@ -163,6 +166,10 @@ class Config:
                 f"not {self.ssl_cert_reqs!r}")
         if self.h2_max_concurrent_streams < 1:
             bad("h2_max_concurrent_streams", "h2_max_concurrent_streams must be at least 1")
+        if self.h2_max_concurrent_streams > 2**31 - 1:
+            bad("h2_max_concurrent_streams", "h2_max_concurrent_streams must be at most 2^31-1")
+        if self.h2_stall_timeout <= 0:
+            bad("h2_stall_timeout", f"h2_stall_timeout must be positive, not {self.h2_stall_timeout}")
         if self.reuse_port and (self.uds or self.fd is not None):
             bad("reuse_port", "reuse_port needs --host/--port, not --uds or --fd")
         return problems

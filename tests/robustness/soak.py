@@ -5,7 +5,8 @@ connection for a few requests, then open a new one (churn), and pick each reques
 mix: Content-Length echo, chunked echo, pipelined echoes, streamed download. Every
 response is checked byte for byte. WebSocket clients send text and binary messages of
 varied sizes and check that each comes back, in order. Counts and errors are kept per kind.
-HTTP/2 joins the mix once the server speaks it.
+HTTP/2 clients (httpx, h2c by prior knowledge) keep one connection each and run several
+echo and download streams on it at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 from websockets.asyncio.client import connect
 
 
@@ -127,6 +129,37 @@ async def one_exchange(client: HttpClient, rng: random.Random, tally: Tally) -> 
         tally.done[kind] += 1
 
 
+async def h2_worker(host: str, port: int, until: float, tally: Tally, seed: int) -> None:
+    """One HTTP/2 connection at a time, with 1-8 concurrent streams per round, every body checked."""
+    rng = random.Random(seed)
+    while time.monotonic() < until:
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://{host}:{port}", http1=False, http2=True, timeout=30
+            ) as client:
+                for _ in range(rng.randint(1, 30)):
+                    if time.monotonic() >= until:
+                        break
+                    streams = [h2_exchange(client, rng, tally) for _ in range(rng.randint(1, 8))]
+                    await asyncio.gather(*streams)
+        except (httpx.HTTPError, OSError) as exc:
+            tally.error("h2", repr(exc))
+
+
+async def h2_exchange(client: httpx.AsyncClient, rng: random.Random, tally: Tally) -> None:
+    if rng.random() < 0.3:
+        count, size = rng.randint(1, 20), rng.randint(1, 8192)
+        response = await client.get("/soak/stream", params={"n": count, "size": size})
+        want = b"".join(bytes((i % 256,)) * size for i in range(count))
+    else:
+        want = rng.randbytes(rng.randint(0, 100_000))
+        response = await client.post("/soak/echo", content=want)
+    if response.http_version != "HTTP/2" or response.status_code != 200 or response.content != want:
+        tally.error("h2", f"{response.http_version} {response.status_code}, "
+                    f"{len(response.content)} bytes, want {len(want)}")
+    tally.done["h2 streams"] += 1
+
+
 async def ws_worker(url: str, until: float, tally: Tally, seed: int) -> None:
     rng = random.Random(seed)
     while time.monotonic() < until:
@@ -160,6 +193,7 @@ async def run_load(
     ws_clients: int,
     on_tick: Callable[[float], None] | None = None,
     seed: int = 0,
+    h2_clients: int = 0,
 ) -> Tally:
     """Run the mixed load for `seconds`; `on_tick(elapsed)` is called about every 0.5 s."""
     tally = Tally()
@@ -172,6 +206,10 @@ async def run_load(
     ]
     tasks += [
         asyncio.ensure_future(ws_worker(url, until, tally, seed * 1000 + 500 + i)) for i in range(ws_clients)
+    ]
+    tasks += [
+        asyncio.ensure_future(h2_worker(host, port, until, tally, seed * 1000 + 700 + i))
+        for i in range(h2_clients)
     ]
     while not all(task.done() for task in tasks):
         await asyncio.wait(tasks, timeout=0.5)

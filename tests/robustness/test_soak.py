@@ -1,4 +1,4 @@
-"""The soak: a bounded mixed HTTP/1.1 + WebSocket load on loopback, every response checked.
+"""The soak: a bounded mixed HTTP/1.1 + HTTP/2 + WebSocket load on loopback, every response checked.
 
 `make test` (or plain pytest) runs a short soak: 8 s of load. `DARTLE_SOAK=60` runs the
 full one for 60 s (any number of seconds works; the issue asks for at most 60). Select it
@@ -30,11 +30,12 @@ LOOP = os.environ.get("DARTLE_SOAK_LOOP", "uvloop")
 RSS_GROWTH_BOUND_KIB = 8 * 1024
 HTTP_CLIENTS = 12
 WS_CLIENTS = 6
+H2_CLIENTS = 4
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(SECONDS + 90)
-def test_soak_mixed_http_and_websocket_load() -> None:
+def test_soak_mixed_http1_http2_and_websocket_load() -> None:
     with serve_robust("--loop", LOOP, "--lifespan", "on") as srv:
         pid = srv.process.proc.pid
         idle = stats(srv)
@@ -43,11 +44,12 @@ def test_soak_mixed_http_and_websocket_load() -> None:
         def sample(elapsed: float) -> None:
             samples.append((elapsed, rss_kib(pid)))
 
-        tally = asyncio.run(run_load(srv.host, srv.port, SECONDS, HTTP_CLIENTS, WS_CLIENTS, sample))
+        tally = asyncio.run(run_load(srv.host, srv.port, SECONDS, HTTP_CLIENTS, WS_CLIENTS, sample,
+                                  h2_clients=H2_CLIENTS))
         log = srv.log_since(0)
         assert srv.process.proc.poll() is None, "the server died:\n" + log[-3000:]
         assert tally.errors == [], tally.errors
-        for kind in ("echo", "chunked", "pipelined", "stream", "ws messages"):
+        for kind in ("echo", "chunked", "pipelined", "stream", "ws messages", "h2 streams"):
             assert tally.done[kind] > 0, f"the load never did {kind!r}: {dict(tally.done)}"
         warm = [rss for elapsed, rss in samples if elapsed >= WARMUP]
         assert len(warm) >= 3, samples

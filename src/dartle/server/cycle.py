@@ -227,6 +227,11 @@ class Cycle:
             return
         if state == DONE and mtype in ("http.response.body", "http.response.trailers"):
             return  # the spec says messages after the response are ignored
+        # Extensions only some framings have (HTTP/2: early hints, server push) are theirs
+        # to handle, through an optional `send_extension(cycle, message) -> bool`.
+        extension = getattr(self.framing, "send_extension", None)
+        if extension is not None and extension(self, message):
+            return
         raise RuntimeError(
             f"unexpected ASGI message {mtype!r} in response state {STATE_NAMES[state]}"
         )

@@ -189,6 +189,9 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.sendfile_ok = True
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and state.tls is not None:
+            if ssl_object.selected_alpn_protocol() == "h2":
+                self._alpn_h2()  # the handshake chose HTTP/2: served by http2.py from byte one
+                return
             self.scheme = "https"
             self.sendfile_ok = False  # the bytes must pass through the TLS layer
             self.extensions["tls"] = state.tls.extension(ssl_object)
@@ -239,6 +242,9 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             cause = exc.__context__
             if isinstance(cause, _HeadTooLarge):
                 self._reject(431, "Request header fields too large")
+            elif self.url == b"*" and str(exc).startswith("Pause on PRI"):
+                self._http2_preface(data)  # llhttp stops right after a whole h2 preface
+                return
             elif not isinstance(cause, _Stop):
                 self._reject(400, f"Invalid HTTP request: {exc}")
         else:
@@ -448,14 +454,47 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             self.runner.close()
             handshake.upgrade(self, data[offset:])
             return
-        # Other upgrades (h2c comes later) are answered as plain HTTP and the connection
-        # closed after, since the parser cannot go on past an upgrade.
+        # Other upgrades are answered as plain HTTP and the connection closed after, since
+        # the parser cannot go on past an upgrade - except h2c, which becomes HTTP/2 with
+        # this request as its stream 1.
         if self.parsing is not None:
             self.on_message_complete()
         cycle = self.pipeline[-1] if self.pipeline else self.active
+        if cycle is not None and cycle is self.ready and self.state.config.http2:
+            from dartle.server.http2_switch import h2c_settings, upgrade
+
+            settings = h2c_settings(self.scheme, self.watched, self.headers)
+            if settings is not None:
+                self.ready = self.active = None
+                self.closing = True  # the transport belongs to HTTP/2 now
+                self.runner.close()
+                upgrade(self, cycle, settings, data[offset:])
+                return
         if cycle is not None:
             cycle.keep_alive = False
         self._pause_reading()
+
+    def _alpn_h2(self) -> None:
+        """The TLS handshake selected "h2": the connection becomes an H2Connection."""
+        # imported here, off the HTTP/1 path, and because http2 imports serve, which imports us
+        from dartle.server.http2_switch import take_over
+
+        self.closing = True  # the transport belongs to HTTP/2 now
+        self.runner.close()
+        take_over(self, b"", preface_seen=False)
+
+    def _http2_preface(self, data: bytes) -> None:
+        """HTTP/2 by prior knowledge (h2c): the connection becomes an H2Connection."""
+        if not self.state.config.http2 or self.active is not None or self.pipeline:
+            self._reject(505, "HTTP/2 is not served here" if not self.state.config.http2
+                         else "HTTP/2 preface after an HTTP/1.1 request")
+            return
+        from dartle.server.http2_switch import preface_end, take_over
+
+        self.closing = True  # the transport belongs to HTTP/2 now
+        self.in_head = False
+        self.runner.close()
+        take_over(self, data[preface_end(data) :], preface_seen=True)
 
     def app_done(self, cycle: Cycle) -> None:
         self.state.task_done()

@@ -114,9 +114,9 @@ def build_tls(config: Config) -> TLSSettings | None:
             raise ValueError(
                 f"--ssl-ciphers {config.ssl_ciphers!r}: OpenSSL knows no cipher in this list"
             ) from None
-    # HTTP/2 over TLS: "h2" joins this list (when config.http2) in the same change that makes
-    # the connection switch to server/http2.py on it; offering it earlier breaks h2 clients.
-    context.set_alpn_protocols(["http/1.1"])
+    # HTTP/2 over TLS: a connection whose handshake selects "h2" is served by
+    # server/http2.py (the switch is in http1.H1Connection.connection_made).
+    context.set_alpn_protocols(["h2", "http/1.1"] if config.http2 else ["http/1.1"])
     return TLSSettings(context, _leaf_pem(certfile))
 
 

@@ -31,6 +31,7 @@ from dartle.server.wire import CommonHeaders, status_line
 from dartle.server.ws_protocol import SessionProtocol
 
 if TYPE_CHECKING:
+    from dartle.config import Config
     from dartle.server.http1 import H1Connection
     from dartle.server.serve import ServerState
 
@@ -116,9 +117,7 @@ def websocket_handshake(
         elif name == b"sec-websocket-extensions":
             offers.append(value)
         elif name == b"sec-websocket-protocol":
-            subprotocols.extend(
-                p for p in (t.strip() for t in value.decode("latin-1").split(",")) if p
-            )
+            subprotocols.extend(parse_subprotocols(value))
     if versions != [WEBSOCKET_VERSION]:
         got = b", ".join(versions).decode("latin-1") or "none"
         handshake.refusal = http_response(
@@ -137,23 +136,13 @@ def websocket_handshake(
         handshake.refusal = http_response(common, 503, [], b"Service Unavailable\n")
         return handshake
     config = state.config
-    protocol = SessionProtocol(
-        extensions=_DEFLATE if config.ws_per_message_deflate else None,
-        max_size=config.ws_max_size,
-        state=PROTOCOL_OPEN,
-    )
-    if offers and config.ws_per_message_deflate:
-        try:
-            header, accepted = protocol.process_extensions(
-                Headers([("Sec-WebSocket-Extensions", o.decode("latin-1")) for o in offers])
-            )
-        except InvalidHandshake as exc:
-            handshake.refusal = http_response(
-                common, 400, [], f"Invalid WebSocket handshake: {exc}\n".encode()
-            )
-            return handshake
-        protocol.use_extensions(accepted)
-        handshake.extensions_header = header
+    try:
+        protocol, handshake.extensions_header = session_protocol(config, offers)
+    except InvalidHandshake as exc:
+        handshake.refusal = http_response(
+            common, 400, [], f"Invalid WebSocket handshake: {exc}\n".encode()
+        )
+        return handshake
     handshake.protocol = protocol
     handshake.accept_key = accept_key(keys[0].decode("ascii"))
     scope: dict[str, Any] = {
@@ -180,6 +169,32 @@ def websocket_handshake(
         scope["scheme"] = _WS_SCHEMES.get(scope["scheme"], "ws")
     handshake.scope = scope
     return handshake
+
+
+def session_protocol(config: Config, offers: list[bytes]) -> tuple[SessionProtocol, str | None]:
+    """A session's protocol engine, permessage-deflate negotiated from the client's offers.
+
+    Returns the engine and the Sec-WebSocket-Extensions answer (None: no extension).
+    Raises InvalidHandshake for offers that cannot be accepted. Shared by HTTP/1.1 and
+    HTTP/2 (ws_h2.py) handshakes.
+    """
+    protocol = SessionProtocol(
+        extensions=_DEFLATE if config.ws_per_message_deflate else None,
+        max_size=config.ws_max_size,
+        state=PROTOCOL_OPEN,
+    )
+    header = None
+    if offers and config.ws_per_message_deflate:
+        header, accepted = protocol.process_extensions(
+            Headers([("Sec-WebSocket-Extensions", o.decode("latin-1")) for o in offers])
+        )
+        protocol.use_extensions(accepted)
+    return protocol, header
+
+
+def parse_subprotocols(value: bytes) -> list[str]:
+    """The subprotocols one Sec-WebSocket-Protocol field offers."""
+    return [p for p in (t.strip() for t in value.decode("latin-1").split(",")) if p]
 
 
 def _valid_key(key: bytes) -> bool:
