@@ -7,7 +7,11 @@ framework (imported on first use, so the server alone never loads it).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see; at run time the framework loads on first use
+    from dartle.web import *  # noqa: F403
+    from dartle.web.staticfiles import StaticFiles as StaticFiles
 
 __version__ = "0.1.0"
 

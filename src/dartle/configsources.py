@@ -201,7 +201,8 @@ def _file_layer(path: str, label: str, pyproject: bool) -> dict[str, Any]:
 
 
 # DARTLE_* variables that belong to dartle's test suite, CI and tools, not to the server.
-_TOOLING = ("require_services", "test_", "soak", "autobahn_", "fuzz_", "wstest_", "demo_")
+_TOOLING = ("require_services", "test_", "soak", "autobahn_", "fuzz_", "wstest_", "demo_",
+            "hypothesis_")
 
 
 def _env_layer(env: Mapping[str, str], warnings: list[str]) -> dict[str, Any]:

@@ -144,6 +144,21 @@ def test_unknown_variable_is_a_warning_naming_it(tmp_path: Path) -> None:
     assert document["options"]["workers"]["value"] is None
 
 
+def test_test_suite_switches_are_not_warned_about(tmp_path: Path) -> None:
+    document = effective(tmp_path, env={"DARTLE_HYPOTHESIS_SCALE": "3", "DARTLE_SOAK": "60",
+                                        "DARTLE_REQUIRE_SERVICES": "1"})
+    assert document["warnings"] == []
+
+
+def test_uvicorn_flag_names_are_aliases(tmp_path: Path) -> None:
+    document = effective(tmp_path, "--limit-max-requests-jitter", "5", "--h11-max-incomplete-event-size",
+                         "4096", "--limit-max-requests", "100")
+    options = document["options"]
+    assert options["max_requests_jitter"]["value"] == 5
+    assert options["max_header_size"]["value"] == 4096
+    assert options["max_requests"]["value"] == 100
+
+
 def test_text_output_shows_value_and_source(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(PYPROJECT.format(body='app = "main:app"\nworkers = 4'))
     result = dartle_in(tmp_path, "config", "--port", "9100", env={"DARTLE_HOST": "0.0.0.0"})

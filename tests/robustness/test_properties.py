@@ -9,8 +9,7 @@ After each test the server must be alive, with no traceback logged and no ASGI v
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from tests.robustness.conftest import examples
 from tests.robustness.conversation import converse

@@ -50,7 +50,12 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 class StartResponse(Protocol):
     def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None, /
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        # (None, None, None) too, as typeshed's WSGI protocol allows (Flask's apps expect it)
+        exc_info: ExcInfo | tuple[None, None, None] | None = None,
+        /,
     ) -> Callable[[bytes], None]: ...
 
 
@@ -303,10 +308,13 @@ class _Exchange:
                 close()
 
     def start_response(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        self,
+        status: str,
+        headers: list[tuple[str, str]],
+        exc_info: ExcInfo | tuple[None, None, None] | None = None,
     ) -> Callable[[bytes], None]:
         """The `start_response` callable of PEP 3333."""
-        if exc_info is not None:
+        if exc_info is not None and exc_info[1] is not None:
             try:
                 if self.headers_sent:
                     raise exc_info[1].with_traceback(exc_info[2])

@@ -7,7 +7,107 @@ does) does not pull in the whole framework.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers see; at run time names load on first use (below)
+    from dartle.web.app import (
+        App as App,
+    )
+    from dartle.web.background import (
+        BackgroundTask as BackgroundTask,
+        BackgroundTasks as BackgroundTasks,
+    )
+    from dartle.web.convertors import (
+        Convertor as Convertor,
+        register_convertor as register_convertor,
+    )
+    from dartle.web.datastructures import (
+        URL as URL,
+        Headers as Headers,
+        MutableHeaders as MutableHeaders,
+        QueryParams as QueryParams,
+        State as State,
+    )
+    from dartle.web.di import (
+        Depends as Depends,
+        Security as Security,
+    )
+    from dartle.web.endpoint import (
+        ResponseValidationError as ResponseValidationError,
+    )
+    from dartle.web.exceptions import (
+        ClientDisconnect as ClientDisconnect,
+        HTTPException as HTTPException,
+        WebSocketDisconnect as WebSocketDisconnect,
+        WebSocketException as WebSocketException,
+    )
+    from dartle.web.extract import (
+        RequestValidationError as RequestValidationError,
+    )
+    from dartle.web.formparsers import (
+        FormData as FormData,
+        FormLimits as FormLimits,
+        UploadFile as UploadFile,
+    )
+    from dartle.web.middleware import (
+        Middleware as Middleware,
+    )
+    from dartle.web.params import (
+        Body as Body,
+        Cookie as Cookie,
+        File as File,
+        Form as Form,
+        Header as Header,
+        Path as Path,
+        Query as Query,
+    )
+    from dartle.web.paths import (
+        NoMatchFound as NoMatchFound,
+    )
+    from dartle.web.requests import (
+        HTTPConnection as HTTPConnection,
+        Request as Request,
+    )
+    from dartle.web.responses import (
+        FileResponse as FileResponse,
+        HTMLResponse as HTMLResponse,
+        JSONResponse as JSONResponse,
+        PlainTextResponse as PlainTextResponse,
+        RedirectResponse as RedirectResponse,
+        Response as Response,
+        StreamingResponse as StreamingResponse,
+    )
+    from dartle.web.routing import (
+        Host as Host,
+        Mount as Mount,
+        Route as Route,
+        Router as Router,
+        WebSocketRoute as WebSocketRoute,
+    )
+    from dartle.web.security import (
+        APIKeyCookie as APIKeyCookie,
+        APIKeyHeader as APIKeyHeader,
+        APIKeyQuery as APIKeyQuery,
+        HTTPAuthorizationCredentials as HTTPAuthorizationCredentials,
+        HTTPBasic as HTTPBasic,
+        HTTPBasicCredentials as HTTPBasicCredentials,
+        HTTPBearer as HTTPBearer,
+        OAuth2PasswordBearer as OAuth2PasswordBearer,
+        OAuth2PasswordRequestForm as OAuth2PasswordRequestForm,
+        SecurityScopes as SecurityScopes,
+    )
+    from dartle.web.sse import (
+        EventSourceResponse as EventSourceResponse,
+        ServerSentEvent as ServerSentEvent,
+    )
+    from dartle.web.testing import (
+        AsyncTestClient as AsyncTestClient,
+        TestClient as TestClient,
+    )
+    from dartle.web.websockets import (
+        WebSocket as WebSocket,
+        WebSocketState as WebSocketState,
+    )
 
 _EXPORTS = {
     "App": "dartle.web.app",
@@ -74,7 +174,9 @@ _EXPORTS = {
     "SecurityScopes": "dartle.web.security",
 }
 
-__all__ = sorted(_EXPORTS)
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which cannot evaluate it: they take the re-exports above.
+    __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

@@ -24,8 +24,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse  # noqa: E402
-from django.urls import path as route  # noqa: E402
-from django.urls import re_path  # noqa: E402
+from django.urls import path as route, re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
 

@@ -34,8 +34,7 @@ try:
     from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
-    from redis.exceptions import TimeoutError as RedisTimeout
+    from redis.exceptions import RedisError, TimeoutError as RedisTimeout
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError(
         "a redis:// broadcast needs the redis package: pip install 'dartle[redis]'"
