@@ -28,11 +28,13 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_startup_log_lists_every_page(server: ServerProcess) -> None:
-    log = server.read_log().decode()
-    listing = log[log.index("showcase: these pages") : log.index("running on")]
+def test_startup_log_lists_every_page_url(server: ServerProcess) -> None:
+    # The list follows the server's "running on" line, with the address it names.
+    log = server.wait_for_log(rb"chat messages go through").decode()
+    listing = log[log.index("running on") :]
     for path, text in PAGES:
-        assert re.search(rf"^INFO: +{re.escape(path)} +{re.escape(text)}$", listing, re.M), path
+        url = server.url + path
+        assert re.search(rf"^INFO: +{re.escape(url)} +{re.escape(text)}$", listing, re.M), url
 
 
 def test_home_page_links_every_page(client: httpx.Client) -> None:
