@@ -21,7 +21,7 @@ from typing import Annotated
 from flask import Flask
 from pydantic import BaseModel
 
-from dartle import App, Depends, JSONResponse, Request, StaticFiles, TestClient
+from dartle import App, Depends, Header, JSONResponse, Query, Request, StaticFiles, TestClient
 from dartle.asgi.wsgi import WSGIMiddleware
 
 app = App()
@@ -38,12 +38,13 @@ def limit() -> int:
 
 
 @app.get("/items/{item_id}")
-async def read(item_id: int, request: Request, n: Annotated[int, Depends(limit)]) -> Item:
+async def read(item_id: int, request: Request, n: Annotated[int, Depends(limit)],
+               q: int = Query(1, ge=0), token: str | None = Header(None)) -> Item:
     return Item(name=f"{item_id}-{n}-{request.url.path}")
 
 
 @app.post("/raw")
-async def raw(request: Request) -> JSONResponse:
+async def raw(request: Request, n: int = Depends(limit)) -> JSONResponse:
     return JSONResponse(await request.json())
 
 
@@ -66,7 +67,7 @@ def test_user_code_passes_mypy_strict(tmp_path: Path) -> None:
     output = done.stdout + done.stderr
     # The one note is reveal_type's: the handler keeps its real signature through @app.get.
     revealed = ('Revealed type is "def (item_id: int, request: dartle.web.requests.Request, '
-                'n: int) -> typing.Coroutine[Any, Any, user_app.Item]"')
+                'n: int, q: int =, token: str | None =) -> typing.Coroutine[Any, Any, user_app.Item]"')
     assert revealed in output, output
     errors = [line for line in output.splitlines() if ": error:" in line]
     assert errors == [], output
@@ -76,11 +77,20 @@ def test_user_code_passes_mypy_strict(tmp_path: Path) -> None:
 def test_type_checking_imports_match_the_lazy_exports(module: str) -> None:
     tree = ast.parse(Path(dartle.web.__file__).read_text())
     seen: dict[str, str] = {}
+    modules = {"_params": "dartle.web.params", "_di": "dartle.web.di"}
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             for stmt in node.body:
+                if isinstance(stmt, ast.Assign):  # Query = _params.marker(_params.Query)
+                    name = stmt.targets[0].id  # type: ignore[attr-defined]
+                    target = stmt.value.args[0]  # type: ignore[attr-defined]
+                    assert target.attr == name
+                    seen[name] = modules[target.value.id]
+                    continue
                 assert isinstance(stmt, ast.ImportFrom) and stmt.module
                 for alias in stmt.names:
+                    if alias.name.startswith("_") or (alias.asname and alias.asname.startswith("_")):
+                        continue
                     assert alias.asname == alias.name  # an explicit re-export
-                    seen[alias.name] = stmt.module
+                    seen[alias.name] = f"{stmt.module}"
     assert seen == dartle.web._EXPORTS

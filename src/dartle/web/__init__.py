@@ -10,6 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers see; at run time names load on first use (below)
+    # Parameter markers and dependencies, seen as calls that return Any, so that the
+    # FastAPI-style default form `limit: int = Query(10)` type-checks.
+    from dartle.web import di as _di, params as _params
     from dartle.web.app import (
         App as App,
     )
@@ -27,10 +30,6 @@ if TYPE_CHECKING:  # what type checkers see; at run time names load on first use
         MutableHeaders as MutableHeaders,
         QueryParams as QueryParams,
         State as State,
-    )
-    from dartle.web.di import (
-        Depends as Depends,
-        Security as Security,
     )
     from dartle.web.endpoint import (
         ResponseValidationError as ResponseValidationError,
@@ -51,15 +50,6 @@ if TYPE_CHECKING:  # what type checkers see; at run time names load on first use
     )
     from dartle.web.middleware import (
         Middleware as Middleware,
-    )
-    from dartle.web.params import (
-        Body as Body,
-        Cookie as Cookie,
-        File as File,
-        Form as Form,
-        Header as Header,
-        Path as Path,
-        Query as Query,
     )
     from dartle.web.paths import (
         NoMatchFound as NoMatchFound,
@@ -108,6 +98,16 @@ if TYPE_CHECKING:  # what type checkers see; at run time names load on first use
         WebSocket as WebSocket,
         WebSocketState as WebSocketState,
     )
+
+    Body = _params.marker(_params.Body)
+    Cookie = _params.marker(_params.Cookie)
+    File = _params.marker(_params.File)
+    Form = _params.marker(_params.Form)
+    Header = _params.marker(_params.Header)
+    Path = _params.marker(_params.Path)
+    Query = _params.marker(_params.Query)
+    Depends = _params.marker(_di.Depends)
+    Security = _params.marker(_di.Security)
 
 _EXPORTS = {
     "App": "dartle.web.app",
