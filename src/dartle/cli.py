@@ -116,7 +116,8 @@ SERVER_OPTIONS = [
                       "connections) instead of sharing the supervisor's."),
     click.option("--max-requests", "--limit-max-requests", "max_requests", default=None, type=int,
                  help="Replace a worker gracefully after it has served about this many requests."),
-    click.option("--max-requests-jitter", "--limit-max-requests-jitter", "max_requests_jitter", default=_d("max_requests_jitter"), type=int, show_default=True,
+    click.option("--max-requests-jitter", "--limit-max-requests-jitter", "max_requests_jitter",
+                 default=_d("max_requests_jitter"), type=int, show_default=True,
                  help="Add 0..N to each worker's --max-requests so they do not recycle together."),
     click.option("--max-worker-memory", default=None,
                  help="Replace a worker gracefully once its resident memory passes this size "
