@@ -410,10 +410,7 @@ def mutated(draw: Any) -> Sent:
 def pipelines(draw: Any, invalid: bool) -> list[Sent]:
     """Valid requests, then (if `invalid`) a mutated one, then requests that may never run."""
     if invalid:
-        # At most one valid request ahead of the invalid one: with two, the server answers
-        # the second with the third's 400 (test_compliance.py, the pipelining cases, has
-        # the strict xfail); widen this to 3 when that is fixed.
-        before = [as_valid(s) for s in draw(st.lists(valid_specs(version="1.1"), max_size=1))]
+        before = [as_valid(s) for s in draw(st.lists(valid_specs(version="1.1"), max_size=3))]
         after = [as_valid(s) for s in draw(st.lists(valid_specs(version="1.1"), max_size=2))]
         return [*before, draw(mutated()), *after]
     before = [as_valid(s) for s in draw(st.lists(valid_specs(version="1.1"), max_size=3))]

@@ -235,11 +235,6 @@ def test_client_leaves_mid_response(robust: Harness) -> None:
     settle(robust, base)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reading is paused while a pipelined request waits, so the server never sees the "
-    "client's FIN: the app in flight never gets http.disconnect, and its task and socket stay",
-)
 def test_client_leaves_with_a_request_queued_behind_one_in_flight(start_server: Any, loop: str) -> None:
     # A server of its own: the stuck request would hold up a shared server's shutdown.
     srv: Harness = start_server(

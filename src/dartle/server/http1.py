@@ -23,11 +23,12 @@ from dartle.server.errors import ClientDisconnected
 from dartle.server.flow import WriteFlow
 from dartle.server.runner import Runner
 from dartle.server.wire import (
-    HEADER_LINES,
+    HEAD_BLOCKS,
+    HOSTS,
     STATUS_LINES,
     TARGETS,
     error_response,
-    header_line,
+    head_block,
     parse_target,
     status_line,
     target_authority,
@@ -43,14 +44,16 @@ access_logger = logging.getLogger("dartle.access")
 
 # Reading pauses when this much request body waits unread by the app.
 BODY_HIGH_WATER = 256 * 1024
+# Bytes that arrive while pipelined requests wait their turn are held unparsed, up to
+# this much; past it reading pauses. Reading goes on below it so that a client that
+# leaves is noticed (its FIN or RST) while a request is in flight.
+HOLD_LIMIT = 16 * 1024
 WRITE_HIGH_WATER = 64 * 1024
 WRITE_LOW_WATER = 16 * 1024
 SENDFILE_CHUNK = 256 * 1024
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 _VERSIONS = frozenset(("1.1", "1.0"))
-# Response headers the app may send that the framing decides itself.
-_FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Request headers whose values the framing itself needs; all others only go to the scope.
 _WATCHED = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
@@ -86,6 +89,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         "head_size",
         "head_tick",
         "headers",
+        "held",
         "host",
         "hosts",
         "idle_tick",
@@ -128,6 +132,10 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.max_body = config.max_body_size
         self.root_path = config.root_path
         self.parser = httptools.HttpRequestParser(self)
+        # RFC 9112 7.1.1 lets whitespace (BWS) come before a chunk extension ("3 ;x");
+        # llhttp refuses it unless told. It still refuses "3 4" or "3 x", and spaces
+        # before the CRLF ("3 ") are read as h11 reads them: the size, then the line end.
+        self.parser.set_dangerous_leniencies(lenient_spaces_after_chunk_size=True)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server_addr: Any = None
         self.client_addr: Any = None
@@ -153,6 +161,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.active: Cycle | None = None
         self.ready: Cycle | None = None  # active, its app to start once the read is parsed
         self.pipeline: deque[Cycle] = deque()
+        self.held = bytearray()  # read while requests were queued, not parsed yet
         self.runner = Runner(self.loop, self.app)
         self.read_paused = False
         self.write_paused = False
@@ -219,6 +228,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             if cycle is not None:
                 cycle.disconnect()
         self.pipeline.clear()
+        self.held.clear()
         self.active = self.parsing = self.ready = None
         self.runner.close()
         waiter = self.drain_waiter
@@ -231,6 +241,9 @@ class H1Connection(WriteFlow, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
+            return
+        if self.pipeline or self.held:
+            self._hold(data)
             return
         if self.in_head:
             self.head_size += len(data)
@@ -256,8 +269,24 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         if cycle is not None:
             self.ready = None
             self._run(cycle)
-        if self.pipeline and not self.read_paused:
+
+    def _hold(self, data: bytes) -> None:
+        """Keep bytes that came while requests wait their turn, to parse once they ran.
+
+        Parsing them now would queue more requests without bound; not reading at all
+        would miss a client that leaves. Past HOLD_LIMIT reading pauses after all.
+        """
+        self.held += data
+        if len(self.held) > HOLD_LIMIT:
             self._pause_reading()
+
+    def _release_held(self) -> None:
+        """Parse what was held, now that no request is queued (a callback of its own:
+        the response that emptied the queue may be in the middle of an app's step)."""
+        if self.held and not self.pipeline and not self.closing and not self.pending_error:
+            data = bytes(self.held)
+            self.held.clear()
+            self.data_received(data)
 
     # -- parser callbacks -----------------------------------------------------------------
 
@@ -273,7 +302,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             self.host = b""
             self.watched = None
             self.head_size = 0
-            self.body_received = 0
             self.in_head = True
             self.head_tick = self.state.ticks
         self.url = url
@@ -315,7 +343,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
                 raise _Stop() from None
             if self.url[:1] != b"/":
                 self._use_target_authority()
-        if self.hosts != 1 or not valid_host(self.host):
+        if self.hosts != 1 or (self.host not in HOSTS and not valid_host(self.host)):
             self._check_host()
         keep_alive = parser.should_keep_alive()
         watched = self.watched
@@ -342,9 +370,11 @@ class H1Connection(WriteFlow, asyncio.Protocol):
                     self.transport.write(refusal)
                     self._close()
                 raise _Stop()
-        scope = self.scope_template.copy()
-        scope["http_version"] = version
-        scope["method"] = method
+        scope = self.scope_template.copy()  # HTTP/1.1, GET: set only when not
+        if version != "1.1":
+            scope["http_version"] = version
+        if method != "GET":
+            scope["method"] = method
         scope["path"], scope["raw_path"], scope["query_string"] = target
         scope["headers"] = self.headers
         scope["state"] = self.lifespan_state.copy() if self.lifespan_state else {}
@@ -384,6 +414,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
 
     def _check_watched(self, cycle: Cycle, watched: dict[bytes, bytes], scope: Any) -> bool:
         """Apply the headers the framing cares about; True if the request was refused."""
+        self.body_received = 0  # a request body comes with Content-Length or chunked, watched
         te = watched.get(b"transfer-encoding")
         if te is not None and te.strip().lower() != b"chunked":
             # llhttp already refused chunked-not-last; any other coding we cannot decode
@@ -514,6 +545,8 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             self.active = cycle
             self._run(cycle)
             if not self.pipeline:
+                if self.held:
+                    self.loop.call_soon(self._release_held)
                 self._maybe_resume_reading()
             return
         if self.pending_error:
@@ -565,93 +598,70 @@ class H1Connection(WriteFlow, asyncio.Protocol):
     def write_head(self, cycle: Cycle, status: int, headers: Any, body: bytes, end: bool) -> None:
         if self.closing:
             return
-        common = self.common
-        parts = [STATUS_LINES.get(status) or status_line(status), common.block]
-        length = -1
-        length_at = 0  # where the app put Content-Length: header order is kept (ASGI)
-        keep_alive = cycle.keep_alive
-        lines = HEADER_LINES
         try:
-            for item in headers:
-                line = lines.get(item)
-                if line is None:
-                    name, value = item
-                    lname = name.lower()
-                    if lname in _FRAMING_HEADERS:
-                        # the server frames the body itself (ASGI: app Transfer-Encoding
-                        # is ignored); Content-Length is written once framing is chosen
-                        if lname == b"content-length":
-                            length = int(value)
-                            length_at = len(parts)
-                            parts.append(b"")
-                        elif lname == b"connection" and b"close" in value.lower():
-                            keep_alive = False
-                        continue
-                    line = header_line(item, name, value)
-                parts.append(line)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, TypeError) and "unhashable" in str(exc):
-                # header pairs given as lists: same rules, without the line cache
-                self.write_head(cycle, status, [tuple(h) for h in headers], body, end)
-                return
-            raise type(exc)(f"http.response.start headers: {exc}") from None
-        http11 = cycle.scope["http_version"] == "1.1"
+            block = HEAD_BLOCKS.get(tuple(headers))
+        except TypeError:
+            block = None
+        if block is None:
+            block = head_block(headers)
+        lines, without_length, length, closes = block
+        scope = cycle.scope
+        framing = b"\r\n"  # the lines the framing adds, and the blank line
         chunked = False
         expected = -1
-        if status == 204 or status == 304 or cycle.scope["method"] == "HEAD":
+        if status == 204 or status == 304 or scope["method"] == "HEAD":
             no_body = True
-            if length >= 0 and status != 204:
-                # no body follows, but Content-Length still describes the representation
-                parts[length_at] = b"content-length: %d\r\n" % length
+            if status == 204:
+                lines = without_length
+            # else Content-Length still describes the representation, as the app says
         else:
             no_body = False
-            if cycle.trailers and cycle.flags & TE_TRAILERS and http11:
+            if cycle.trailers and cycle.flags & TE_TRAILERS and scope["http_version"] == "1.1":
                 chunked = True
-                parts.append(b"transfer-encoding: chunked\r\n")
+                lines = without_length
+                framing = b"transfer-encoding: chunked\r\n\r\n"
             elif length >= 0:
                 expected = length
-                parts[length_at] = b"content-length: %d\r\n" % length
             elif end:
-                parts.append(b"content-length: %d\r\n" % len(body))
-            elif http11:
+                framing = b"content-length: %d\r\n\r\n" % len(body)
+            elif scope["http_version"] == "1.1":
                 chunked = True
-                parts.append(b"transfer-encoding: chunked\r\n")
+                framing = b"transfer-encoding: chunked\r\n\r\n"
             else:
-                keep_alive = False  # HTTP/1.0 without a length: closing ends the body
-        if not cycle.body_complete or self.state.shutting_down:
-            # the app answered before the whole request body arrived, or we are leaving:
-            # either way this connection ends after the response, and says so
-            keep_alive = False
-        if not keep_alive:
-            parts.append(b"connection: close\r\n")
-        elif not http11:
-            parts.append(b"connection: keep-alive\r\n")
-        cycle.keep_alive = keep_alive
-        parts.append(b"\r\n")
-        self.chunked = chunked
-        self.no_body = no_body
-        self.expected = expected
-        self.trailers_open = False
+                closes = True  # HTTP/1.0 without a length: closing ends the body
+        if closes or not cycle.keep_alive or not cycle.body_complete or self.state.shutting_down:
+            # (the app answered before the whole request body arrived, or we are leaving:
+            # either way this connection ends after the response, and says so)
+            cycle.keep_alive = False
+            framing = framing[:-2] + b"connection: close\r\n\r\n"
+        elif scope["http_version"] != "1.1":
+            framing = framing[:-2] + b"connection: keep-alive\r\n\r\n"
         if no_body or not body:
-            self.written = 0
+            written = 0
+            body = b""
         else:
-            self.written = len(body)
+            written = len(body)
             if chunked:
-                parts.append(b"%x\r\n%s\r\n" % (len(body), body))
-            else:
-                if 0 <= expected < len(body):
-                    raise RuntimeError("response body is longer than its Content-Length")
-                parts.append(body)
+                body = b"%x\r\n%s\r\n" % (written, body)
+            elif 0 <= expected < written:
+                raise RuntimeError("response body is longer than its Content-Length")
+        self.written = written
+        self.expected = expected
+        head = STATUS_LINES.get(status) or status_line(status)
         if end:
             if chunked:
-                parts.append(b"0\r\n\r\n")
-            self.transport.write(b"".join(parts))
-            if self.written < expected:
+                body += b"0\r\n\r\n"
+            self.transport.write(b"".join((head, self.common.block, lines, framing, body)))
+            if written < expected:
                 self._end_response(cycle)
             else:
                 self._response_done(cycle)
         else:
-            self.transport.write(b"".join(parts))
+            # how write_body and write_trailers go on with this response
+            self.chunked = chunked
+            self.no_body = no_body
+            self.trailers_open = False
+            self.transport.write(b"".join((head, self.common.block, lines, framing, body)))
 
     def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
         if self.closing or self.transport.is_closing():

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Coroutine, Generator
+import sys
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from dartle.asgi.types import ASGIApp
@@ -31,9 +32,17 @@ logger = logging.getLogger("dartle.error")
 
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
-_current_task = asyncio.current_task
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
+if sys.version_info >= (3, 12):
+    _current_task = asyncio.current_task  # implemented in C
+else:
+    # A Python function before 3.12, reading the dict _enter_task fills: read it directly.
+    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
 
-Coro = Coroutine[Any, Any, None]
+# An app call as the runner drives it: the iterator behind `await app(...)`. Stepping it
+# with `next(steps, _FINISHED)` (C) reports the end as a value, where `coro.send` would
+# raise StopIteration for Python code to catch: that costs more than the rest of a step.
+Steps = Generator[Any, None, None]
 
 
 class Runner:
@@ -47,7 +56,7 @@ class Runner:
         self.task: asyncio.Task[None] | None = None
         self.wake: asyncio.Future[None] | None = None
         # the app call the worker is driving: cycle, coroutine, its context, what it awaits
-        self.current: tuple[Cycle, Coro, contextvars.Context, Any] | None = None
+        self.current: tuple[Cycle, Steps, contextvars.Context, Any] | None = None
         self.queued: Cycle | None = None
         self.stepping = False
         self.closed = False
@@ -60,45 +69,46 @@ class Runner:
             # request is due): take it once the current step is over, not re-entrantly
             self.queued = cycle
             return
-        if self.current is not None or _current_task(self.loop) is not None:
+        loop = self.loop
+        if self.current is not None or _current_task(loop) is not None:
             self._spawn(cycle)  # the worker is busy, or we are inside another task
             return
         task = self.task
         if task is None or task.done():
-            task = self.task = self.loop.create_task(self._work())
-        loop = self.loop
-        app = self.app
-        next_cycle: Cycle | None = cycle
-        while next_cycle is not None:
-            cycle = next_cycle
+            task = self.task = loop.create_task(self._work())
+        while True:
             ctx = contextvars.copy_context()
-            coro = app(cycle.scope, cycle.receive, cycle.send)
             self.stepping = True
             _enter_task(loop, task)
             try:
-                awaited = ctx.run(coro.send, None)  # type: ignore[attr-defined]
-            except StopIteration:
-                awaited = _FINISHED
-                if cycle.state == DONE:
-                    cycle.framing.app_done(cycle)  # the usual end, without the checks
-                else:
-                    cycle.app_finished(None)
+                steps = self.app(cycle.scope, cycle.receive, cycle.send).__await__()
+                awaited = ctx.run(next, steps, _FINISHED)
+                if awaited is _FINISHED:
+                    if cycle.state == DONE:
+                        cycle.framing.app_done(cycle)  # the usual end, without the checks
+                    else:
+                        cycle.app_finished(None)
             except BaseException as exc:  # SystemExit too: it ends this request only
                 awaited = _FINISHED
                 cycle.app_finished(exc)
             finally:
                 _leave_task(loop, task)
                 self.stepping = False
-            next_cycle, self.queued = self.queued, None
+            queued = self.queued
             if awaited is not _FINISHED:
-                self.current = (cycle, coro, ctx, awaited)  # type: ignore[assignment]
+                self.current = (cycle, steps, ctx, awaited)
                 wake = self.wake
                 if wake is not None:
                     self.wake = None
                     wake.set_result(None)
-                if next_cycle is not None:
-                    self._spawn(next_cycle)
+                if queued is not None:
+                    self.queued = None
+                    self._spawn(queued)
                 return
+            if queued is None:
+                return
+            self.queued = None
+            cycle = queued  # the next pipelined request, whose turn came in that step
 
     def _spawn(self, cycle: Cycle) -> None:
         task = contextvars.copy_context().run(self.loop.create_task, cycle.run(self.app))
@@ -132,12 +142,12 @@ class Runner:
                     raise
                 cancelled = True
                 continue
-            cycle, coro, ctx, awaited = current
+            cycle, steps, ctx, awaited = current
             if cancelled:
                 cancelled = False
                 awaited = _CANCELLED
             try:
-                await _Resume(self, coro, ctx, awaited)
+                await _Resume(self, steps, ctx, awaited)
             except BaseException as exc:
                 self.current = None
                 cycle.app_finished(exc)
@@ -150,8 +160,12 @@ class Runner:
             if queued is not None:
                 # the app ended in the step that completed its response: the next
                 # pipelined request runs right here, without another loop iteration
-                coro = self.app(queued.scope, queued.receive, queued.send)  # type: ignore[assignment]
-                self.current = (queued, coro, contextvars.copy_context(), _START)
+                try:
+                    steps = self.app(queued.scope, queued.receive, queued.send).__await__()
+                except BaseException as exc:  # not an awaitable: an app bug, this request's
+                    queued.app_finished(exc)
+                else:
+                    self.current = (queued, steps, contextvars.copy_context(), _START)
 
 
 class _Marker:
@@ -159,23 +173,23 @@ class _Marker:
 
 
 _FINISHED = _Marker()
-_START = _Marker()  # a coroutine not started yet: send first, nothing to wait for
-_CANCELLED = _Marker()  # a cancellation to throw into the coroutine before anything else
+_START = _Marker()  # an app call not started yet: step first, nothing to wait for
+_CANCELLED = _Marker()  # a cancellation to throw into the app call before anything else
 
 
 class _Resume:
-    """Awaitable that drives a coroutine to its end, each step in the request's context."""
+    """Awaitable that drives an app call to its end, each step in the request's context."""
 
-    __slots__ = ("awaited", "coro", "ctx", "runner")
+    __slots__ = ("awaited", "ctx", "runner", "steps")
 
-    def __init__(self, runner: Runner, coro: Coro, ctx: contextvars.Context, awaited: Any) -> None:
+    def __init__(self, runner: Runner, steps: Steps, ctx: contextvars.Context, awaited: Any) -> None:
         self.runner = runner
-        self.coro = coro
+        self.steps = steps
         self.ctx = ctx
         self.awaited = awaited
 
     def __await__(self) -> Generator[Any, None, None]:
-        runner, coro, ctx, awaited = self.runner, self.coro, self.ctx, self.awaited
+        runner, steps, ctx, awaited = self.runner, self.steps, self.ctx, self.awaited
         self.awaited = None
         while True:
             thrown: BaseException | None = None
@@ -188,7 +202,7 @@ class _Resume:
                     thrown = exc
             runner.stepping = True
             try:
-                awaited = ctx.run(coro.send, None) if thrown is None else ctx.run(coro.throw, thrown)
+                awaited = ctx.run(steps.send, None) if thrown is None else ctx.run(steps.throw, thrown)
             except StopIteration:
                 return
             finally:

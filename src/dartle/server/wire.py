@@ -101,13 +101,15 @@ def parse_target(url: bytes, root_path: str) -> tuple[str, bytes, bytes]:
     return target
 
 
-# Formatted response header lines by (name, value): apps repeat the same headers, and
-# formatting plus checking each one per response is measurable. Framing headers are
-# never cached (their values change and the framing reads them).
+# Formatted response header lines by (name, value): a block that misses its cache below
+# is mostly made of lines seen before. Framing headers are never in it.
 HEADER_LINES: dict[tuple[bytes, bytes], bytes] = {}
 HEADER_LINES_MAX = 4096
 # CR, LF or NUL in a response header would let a value forge headers or a second response.
 UNSAFE = re.compile(rb"[\r\n\0]").search
+# Response headers the app may send that the framing decides itself (ASGI: an app's
+# Transfer-Encoding is ignored; Content-Length is checked against the body).
+FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
 def header_line(item: Any, name: bytes, value: bytes) -> bytes:
@@ -121,6 +123,71 @@ def header_line(item: Any, name: bytes, value: bytes) -> bytes:
             HEADER_LINES.clear()
         HEADER_LINES[item] = line
     return line
+
+
+# A response's header block: (lines, lines_without_length, length, closes) - the app's
+# header lines in its order with Content-Length, normalised, where the app put it (ASGI
+# keeps the order); the same without Content-Length (204, chunked with trailers); the
+# length the app gave (-1: none); whether it asked to close the connection. Remembered
+# by the app's header list as a tuple: apps send the same few lists again and again, and
+# one dict lookup per response replaces checking and formatting each line.
+HeadBlock = tuple[bytes, bytes, int, bool]
+HEAD_BLOCKS: dict[tuple[Any, ...], HeadBlock] = {}
+HEAD_BLOCKS_MAX = 1024
+
+
+def head_block(headers: Any) -> HeadBlock:
+    """The block of the app's `http.response.start` headers, checked (see HEAD_BLOCKS).
+
+    Raises TypeError or ValueError, naming the header, for what no response may carry.
+    """
+    try:
+        key = tuple(headers)
+        hash(key)
+    except TypeError:
+        try:  # header pairs given as lists: the same rules
+            key = tuple(tuple(item) for item in headers)
+            hash(key)
+        except TypeError:
+            raise TypeError(
+                f"http.response.start headers must be [name, value] byte string pairs, not {headers!r}"
+            ) from None
+    block = HEAD_BLOCKS.get(key)
+    if block is not None:
+        return block
+    lines: list[bytes] = []
+    without: list[bytes] = []
+    length = -1
+    length_at = -1
+    closes = False
+    try:
+        for item in key:
+            line = HEADER_LINES.get(item)
+            if line is None:
+                name, value = item
+                lname = name.lower()
+                if lname in FRAMING_HEADERS:
+                    if lname == b"content-length":
+                        length = int(value)
+                        length_at = len(lines)
+                        lines.append(b"")  # filled in below: the last one counts
+                    elif lname == b"connection" and b"close" in value.lower():
+                        closes = True
+                    continue
+                line = header_line(item, name, value)
+            lines.append(line)
+            without.append(line)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"http.response.start headers: {exc}") from None
+    if length >= 0:
+        lines[length_at] = b"content-length: %d\r\n" % length
+    else:
+        length = -1  # a negative one is no length: the server frames the body itself
+    block = (b"".join(lines), b"".join(without), length, closes)
+    if len(HEAD_BLOCKS) >= HEAD_BLOCKS_MAX:
+        HEAD_BLOCKS.clear()
+    HEAD_BLOCKS[key] = block
+    return block
 
 
 # Host field values already found valid (RFC 9112 3.2: uri-host [":" port]); most
