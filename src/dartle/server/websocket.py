@@ -254,7 +254,11 @@ class WebSocketSession:
         phase = self.phase
         if phase == OPEN and mtype == "websocket.send":
             try:
-                frame = self._frame(message)
+                text = message.get("text")
+                if type(text) is str and message.get("bytes") is None:
+                    frame = self.protocol.data_frame(True, text.encode())
+                else:
+                    frame = self._frame(message)
             except InvalidState:  # our close frame is out (the app's or the server's)
                 raise ClientDisconnected("the WebSocket is closed") from None
             self.carrier.write(frame)
@@ -386,7 +390,11 @@ class WebSocketSession:
                     self._hold()
             return  # after an HTTP response (refusal, denial) nothing more is read
         if len(data) <= PARSE_SLICE:
-            self._parse(data)
+            # _parse, with its usual outcome first: whole data frames, all delivered
+            protocol = self.protocol
+            taken = protocol.take_data_frames(data, self._message_in)
+            if taken != len(data) or protocol.parser_exc is not None:
+                self._parse_rest(data, taken)
         else:
             self._parse_sliced(data)
 
@@ -399,8 +407,11 @@ class WebSocketSession:
             self._parse(bytes(view[start : start + PARSE_SLICE]))
 
     def _parse(self, data: bytes) -> None:
+        self._parse_rest(data, self.protocol.take_data_frames(data, self._message_in))
+
+    def _parse_rest(self, data: bytes, taken: int) -> None:
+        """Go on with `data` after the fast path took its first `taken` bytes."""
         protocol = self.protocol
-        taken = protocol.take_data_frames(data, self._message_in)
         if taken:
             if protocol.parser_exc is not None:
                 self._flush()

@@ -8,27 +8,35 @@ message than the rest of the server together:
 
 - `take_data_frames` reads whole (FIN) text/binary frames at the start of a chunk
   directly: masked as a client's must be, no RSV bit but the compression bit, not over
-  the size limit, no 64-bit length, and no bytes left buffered in the library. Unmasking
-  is the library's own C `apply_mask`; a compressed frame is inflated by the negotiated
-  permessage-deflate extension object itself. At the first other frame it steps aside and
-  the library parses the rest. For the frames it takes the library would change no state
+  the size limit, no 64-bit length, and the library's parser between frames. Unmasking
+  is the library's own C `apply_mask`. At the first other frame it steps aside and the
+  library parses the rest. For the frames it takes the library would change no state
   beyond what the extension keeps: outside a fragmented message such a frame only
   produces an event.
-- `data_frame` builds an outgoing whole text/binary frame's head directly, the payload
-  deflated first by the extension object when one was negotiated.
+- `data_frame` builds an outgoing whole text/binary frame's head directly.
+
+Compressed frames on both paths use the zlib objects of the negotiated permessage-deflate
+extension (`PerMessageDeflate.decoder` / `.encoder`) directly, with the extension's own
+parameters and rules (RFC 7692: context takeover or not, window bits, the 0x00 0x00 0xff
+0xff tail), so the library's path and ours share one compression context. The library's
+`decode`/`encode` build two `Frame` dataclasses per message around the same two zlib
+calls, which costs more than the zlib work for a small message.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
-from typing import cast
+from types import GeneratorType
+from typing import Any, cast
 
 from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.extensions import Extension
 from websockets.extensions.permessage_deflate import PerMessageDeflate
-from websockets.frames import BINARY, CLOSE, TEXT, CloseCode, Frame
-from websockets.protocol import OPEN
+from websockets.frames import CLOSE, CloseCode, Frame
+from websockets.protocol import OPEN, Protocol
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 from websockets.typing import BytesLike
 
 try:
@@ -41,6 +49,13 @@ _FIN_TEXT = 0x81
 _FIN_BINARY = 0x82
 _FIN_DEFLATED_TEXT = 0xC1
 _FIN_DEFLATED_BINARY = 0xC2
+# The empty stored block a sync flush ends with; RFC 7692 7.2.1 removes it from the frame
+# and 7.2.2 has the receiver put it back.
+_FLUSH_TAIL = b"\x00\x00\xff\xff"
+# The library's frame parser (a generator the protocol's parser delegates to once open),
+# and what it waits in between frames: reader.at_eof().
+_PARSE_FRAMES = Protocol.parse.__code__
+_BETWEEN_FRAMES = StreamReader.at_eof.__code__
 # Server frames are never masked: a short one's head is that byte and the length.
 _SHORT_HEADS = {
     first: [bytes((first, n)) for n in range(126)]
@@ -52,6 +67,15 @@ class SessionProtocol(ServerProtocol):
     """websockets' server protocol with fast paths for whole data frames (see module doc)."""
 
     deflate: PerMessageDeflate | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The generator running Protocol.parse inside the library's parser; None (the fast
+        # path off) should a version of the library parse otherwise.
+        frames: Any = self.parser
+        while frames is not None and frames.gi_code is not _PARSE_FRAMES:
+            frames = frames.gi_yieldfrom
+        self.frames: GeneratorType[None, None, None] | None = frames
 
     def use_extensions(self, extensions: list[Extension]) -> None:
         """Apply the negotiated extensions: permessage-deflate is the only one offered."""
@@ -77,7 +101,16 @@ class SessionProtocol(ServerProtocol):
         1009); `parser_exc` tells.
         """
         # _state, not the `state` property: this runs once per read
-        if self.reader.buffer or self.current_size is not None or self._state is not OPEN:
+        if self.current_size is not None or self._state is not OPEN:
+            return 0
+        # The library's parser must be between frames: waiting in the reader's at_eof()
+        # for a new frame's first byte. Its buffer can be empty while it is half-way
+        # through a frame (it took the head and waits for the mask or the payload).
+        frames = self.frames
+        if frames is None:
+            return 0
+        waiting: Any = frames.gi_yieldfrom
+        if waiting is None or waiting.gi_code is not _BETWEEN_FRAMES:
             return 0
         deflate = self.deflate
         limit = self.max_message_size
@@ -112,15 +145,28 @@ class SessionProtocol(ServerProtocol):
             text = head1 & 0x0F == 1
             if deflated:
                 assert deflate is not None
-                frame = Frame(TEXT if text else BINARY, payload, True, True)
+                # as PerMessageDeflate.decode: put the flush tail back (RFC 7692 7.2.2),
+                # in one call on a copy below 2 KiB, where that beats a second call
+                if deflate.remote_no_context_takeover:
+                    decoder = deflate.decoder = zlib.decompressobj(wbits=-deflate.remote_max_window_bits)
+                else:
+                    decoder = deflate.decoder
                 try:
-                    payload = bytes(deflate.decode(frame, max_size=limit).data)
+                    if length < 2044:
+                        payload = decoder.decompress(payload + _FLUSH_TAIL, limit or 0)
+                        if decoder.unconsumed_tail:  # past the limit: a zip bomb stops here
+                            raise PayloadTooBig(None, limit)
+                    else:
+                        payload = decoder.decompress(payload, limit or 0)
+                        # the tail may flush bytes held back by the limit: one more is too many
+                        if decoder.unconsumed_tail or decoder.decompress(_FLUSH_TAIL, 1):
+                            raise PayloadTooBig(None, limit)
+                except zlib.error:
+                    self._fail_parse(CloseCode.PROTOCOL_ERROR, ProtocolError("decompression failed"))
+                    return end
                 except PayloadTooBig as exc:
                     exc.set_current_size(None)
                     self._fail_parse(CloseCode.MESSAGE_TOO_BIG, exc)
-                    return end
-                except ProtocolError as exc:
-                    self._fail_parse(CloseCode.PROTOCOL_ERROR, exc)
                     return end
             if not on_message(text, payload):
                 break
@@ -149,7 +195,15 @@ class SessionProtocol(ServerProtocol):
             payload = message
             first = _FIN_TEXT if text else _FIN_BINARY
         else:
-            payload = deflate.encode(Frame(TEXT if text else BINARY, message)).data
+            if deflate.local_no_context_takeover:
+                encoder = deflate.encoder = zlib.compressobj(
+                    wbits=-deflate.local_max_window_bits, **deflate.compress_settings
+                )
+            else:
+                encoder = deflate.encoder
+            payload = encoder.compress(message) + encoder.flush(zlib.Z_SYNC_FLUSH)
+            # without the flush tail (RFC 7692 7.2.1); a view rather than a copy once large
+            payload = payload[:-4] if len(payload) < 2048 else memoryview(payload)[:-4]
             first = _FIN_DEFLATED_TEXT if text else _FIN_DEFLATED_BINARY
         n = len(payload)
         if n < 126:
