@@ -43,6 +43,10 @@ BODY_DONE_KEY = "dartle.request_body_done"
 
 
 _CONTENT_TYPES: dict[tuple[str, str], bytes] = {}
+# Content-Length fields of small bodies, made once: formatting one costs more than the
+# rest of a small response's headers.
+_LENGTHS_CACHED = 2048
+_LENGTHS = [(b"content-length", b"%d" % size) for size in range(_LENGTHS_CACHED)]
 
 
 def _content_type(media_type: str, charset: str) -> bytes:
@@ -87,9 +91,11 @@ class Response:
 
     def render(self, content: Any) -> bytes:
         """Turn `content` into the body bytes."""
+        if type(content) is str:
+            return content.encode(self.charset)
         if content is None:
             return b""
-        if isinstance(content, bytes | memoryview):
+        if isinstance(content, (bytes, memoryview)):
             return bytes(content)
         return content.encode(self.charset)  # type: ignore[no-any-return]
 
@@ -107,7 +113,8 @@ class Response:
             has_type = b"content-type" in names
         status = self.status_code
         if body is not None and not has_length and status >= 200 and status not in _NO_BODY_STATUS:
-            raw.append((b"content-length", b"%d" % len(body)))
+            size = len(body)
+            raw.append(_LENGTHS[size] if size < _LENGTHS_CACHED else (b"content-length", b"%d" % size))
         if media_type is not None and not has_type:
             raw.append((b"content-type", _content_type(media_type, self.charset)))
         self.raw_headers = raw

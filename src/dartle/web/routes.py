@@ -42,24 +42,25 @@ __all__ = [
 
 # A handler: `handler(request)`, or any signature `dartle.web.endpoint` can compile.
 Endpoint = Callable[..., Any]
-EndpointCaller = Callable[[Request], Awaitable[Response]]
+# Awaited with the request, it gives the handler's return value: a Response, or a plain
+# value that `_as_response` turns into one.
+EndpointCaller = Callable[[Request], Awaitable[Any]]
 
 
 def _build_caller(endpoint: Callable[..., Any]) -> EndpointCaller:
-    """Call the handler with the request; a plain return value becomes a Response."""
+    """Call the handler with the request: an async handler is its own caller (no wrapping
+    coroutine per request); a sync one runs in the thread pool."""
     if is_async_callable(endpoint):
+        return endpoint
 
-        async def call(request: Request) -> Response:
-            result = await endpoint(request)
-            return result if isinstance(result, Response) else render_value(result)
-
-    else:
-
-        async def call(request: Request) -> Response:
-            result = await run_sync(endpoint, request)
-            return result if isinstance(result, Response) else render_value(result)
+    async def call(request: Request) -> Any:
+        return await run_sync(endpoint, request)
 
     return call
+
+
+def _as_response(result: Any) -> Response:
+    return result if isinstance(result, Response) else render_value(result)
 
 
 def join_prefix(prefix: str, path: str) -> str:
@@ -197,6 +198,8 @@ class Route(BaseRoute):
         request = Request(scope, receive, send)
         try:
             response = await self.call(request)
+            if not isinstance(response, Response):
+                response = render_value(response)
         except Exception as exc:
             response, server_error = await handle_exception(request, exc)
             await response(scope, receive, send)
@@ -211,7 +214,7 @@ class Route(BaseRoute):
         scope["route"] = self
         request = Request(scope, receive, send)
         try:
-            response = await self.call(request)
+            response = _as_response(await self.call(request))
         except Exception as exc:
             response, server_error = await handle_exception(request, exc)
             await response(scope, receive, send)
@@ -229,7 +232,7 @@ class Route(BaseRoute):
         """The endpoint's response, unsent (handled errors become responses)."""
         request.scope["route"] = self
         try:
-            return await self.call(request)
+            return _as_response(await self.call(request))
         except Exception as exc:
             response, server_error = await handle_exception(request, exc)
             if server_error:
