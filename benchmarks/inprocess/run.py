@@ -1,37 +1,79 @@
-"""Serve N hello-world requests in-process through a server's HTTP/1 protocol object.
+"""Serve N requests (or WebSocket messages) in-process through a server's protocol object.
 
 No sockets: a fake transport counts writes. Under `valgrind --tool=callgrind` the
 instruction count per request is repeatable whatever else the machine does, which makes
 it the tool for tuning the hot path on a shared machine (see instructions.sh).
 
-    python benchmarks/inprocess/run.py dartle 16000 16     # server, requests, pipeline depth
+    python benchmarks/inprocess/run.py dartle 16000 16            # server, requests, depth
+    python benchmarks/inprocess/run.py uvicorn 16000 1 framework  # ... and a scenario
+
+Servers: dartle, uvicorn (httptools, websockets-sansio), canned (the floor: one write
+per request head, no parsing; HTTP scenarios only). Scenarios:
+
+- hello: the plaintext benchmark's raw ASGI hello world (benchmarks/apps/hello.py)
+- framework: the framework plaintext route; dartle's App on dartle, Starlette on uvicorn
+- ws: WebSocket echo of a 1 KiB text message, permessage-deflate negotiated and used
+  (the client compresses with context takeover, as the websocket benchmark's does);
+  depth is ignored: one message in flight, as one benchmark client has
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import re
 import sys
+import zlib
+from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[2]
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
+WS_MESSAGE = b"0123456789abcdef" * 64
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
+async def ws_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "websocket":
         return
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": b"Hello, world!"})
+    await receive()
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await send({"type": "websocket.send", "text": message["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+def scenario_app(server: str, scenario: str) -> Any:
+    sys.path.insert(0, str(ROOT))
+    if scenario == "hello":
+        from benchmarks.apps import hello
+
+        return hello.app
+    if scenario == "ws":
+        return ws_echo
+    if scenario == "framework":
+        from tests.web.apps import plaintext
+
+        return plaintext.starlette_app if server == "uvicorn" else plaintext.app
+    raise SystemExit(f"unknown scenario {scenario!r}: hello, framework or ws")
 
 
 class Transport:
-    """Just enough of an asyncio transport for an HTTP/1 protocol object."""
+    """Just enough of an asyncio transport for an HTTP/1 (or upgraded) protocol object."""
 
     def __init__(self) -> None:
         self.writes = 0
+        self.last = b""
+        self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
         self.writes += 1
+        self.last = data
 
     def pause_reading(self) -> None: ...
 
@@ -44,11 +86,31 @@ class Transport:
 
     def set_write_buffer_limits(self, *args: Any) -> None: ...
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
     def get_extra_info(self, key: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 5555)}.get(key, default)
 
 
-def protocol(server: str, loop: asyncio.AbstractEventLoop) -> Any:
+class Canned(asyncio.Protocol):
+    """benchmarks/apps/canned.py's protocol: the cost of the loop and the harness only."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\nHello, world!"
+                             * data.count(b"\r\n\r\n"))
+
+
+def protocol(server: str, app: Any, loop: asyncio.AbstractEventLoop) -> Any:
     if server == "dartle":
         from dartle.config import Config
         from dartle.server.http1 import H1Connection
@@ -60,20 +122,17 @@ def protocol(server: str, loop: asyncio.AbstractEventLoop) -> Any:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
         from uvicorn.server import ServerState as UState
 
-        config = UConfig(app=app, access_log=False, http="httptools", loop="uvloop", lifespan="off")
+        config = UConfig(app=app, access_log=False, http="httptools", loop="uvloop",
+                         lifespan="off", ws="websockets-sansio")
         config.load()
         return HttpToolsProtocol(config, UState(), {}, loop)
-    raise SystemExit(f"unknown server {server!r}: dartle or uvicorn")
+    if server == "canned":
+        return Canned()
+    raise SystemExit(f"unknown server {server!r}: dartle, uvicorn or canned")
 
 
-def main() -> None:
-    server, total, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    import uvloop
-
-    loop = uvloop.new_event_loop()
-    conn = protocol(server, loop)
-    transport = Transport()
-    conn.connection_made(transport)
+def serve_http(loop: asyncio.AbstractEventLoop, conn: Any, transport: Transport,
+               total: int, depth: int) -> None:
     data = REQUEST * depth
     batches = total // depth
     sent = [0]
@@ -94,6 +153,76 @@ def main() -> None:
 
     loop.call_soon(feed)
     loop.run_until_complete(done)
+
+
+def masked(payload: bytes, first: int) -> bytes:
+    """A client frame: FIN, `first`'s RSV/opcode bits, masked with a fixed key."""
+    key = b"\x11\x22\x33\x44"
+    n = len(payload)
+    head = bytes((first, 0x80 | n)) if n < 126 else bytes((first, 0xFE)) + n.to_bytes(2, "big")
+    body = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + key + body
+
+
+def serve_ws(loop: asyncio.AbstractEventLoop, conn: Any, transport: Transport, total: int) -> None:
+    transport.protocol = conn
+    key = base64.b64encode(os.urandom(16))
+    conn.data_received(
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    for _ in range(100):  # the app accepts in a task of its own
+        if transport.writes:
+            break
+        loop.run_until_complete(asyncio.sleep(0))
+    head = transport.last.decode("latin-1")
+    if " 101 " not in head.split("\r\n", 1)[0] or "permessage-deflate" not in head:
+        raise SystemExit(f"no WebSocket with permessage-deflate: {head!r}")
+    bits = re.search(r"client_max_window_bits=(\d+)", head)
+    compressor = zlib.compressobj(wbits=-int(bits.group(1)) if bits else -15)
+    frames = []
+    # With context takeover the compressed message is the same from the second one on.
+    for _ in range(3):
+        data = compressor.compress(WS_MESSAGE) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        frames.append(masked(data[:-4], 0xC1))
+    assert frames[1] == frames[2]
+    sent = [0]
+    done = loop.create_future()
+
+    def feed() -> None:
+        if transport.writes <= sent[0]:  # the 101 response was the first write
+            loop.call_soon(feed)
+            return
+        if sent[0] == total:
+            done.set_result(None)
+            return
+        frame = frames[min(sent[0], 1)]
+        sent[0] += 1
+        transport.protocol.data_received(frame)
+        loop.call_soon(feed)
+
+    loop.call_soon(feed)
+    loop.run_until_complete(done)
+    echo = transport.last
+    if echo[0] != 0xC1 or echo[1] > 32:  # a compressed text frame, as small as ours
+        raise SystemExit(f"unexpected echo frame {echo[:40]!r}")
+
+
+def main() -> None:
+    server, total, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    scenario = sys.argv[4] if len(sys.argv) > 4 else "hello"
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    conn = protocol(server, scenario_app(server, scenario), loop)
+    transport = Transport()
+    conn.connection_made(transport)
+    if scenario == "ws":
+        serve_ws(loop, conn, transport, total)
+    else:
+        serve_http(loop, conn, transport, total, depth)
 
 
 if __name__ == "__main__":
