@@ -197,9 +197,7 @@ class Route(BaseRoute):
         scope["route"] = self
         request = Request(scope, receive, send)
         try:
-            response = await self.call(request)
-            if not isinstance(response, Response):
-                response = render_value(response)
+            response = _as_response(await self.call(request))
         except Exception as exc:
             response, server_error = await handle_exception(request, exc)
             await response(scope, receive, send)
