@@ -27,8 +27,10 @@ from dartle.server.wire import (
     HOSTS,
     STATUS_LINES,
     TARGETS,
+    connection_addresses,
     error_response,
     head_block,
+    http_scope_template,
     parse_target,
     status_line,
     target_authority,
@@ -76,7 +78,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         "access_log",
         "active",
         "app",
-        "asgi",
         "body_received",
         "chunked",
         "client_addr",
@@ -141,7 +142,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.client_addr: Any = None
         self.scheme = "http"
         self.proxy_trusted = False
-        self.asgi = {"version": "3.0", "spec_version": "2.4"}
         self.extensions: dict[str, Any] = {"http.response.trailers": {}, "http.response.pathsend": {}}
         # parsing state for the request being read
         self.url = b""
@@ -184,17 +184,9 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         state = self.state
         state.connections.add(self)
-        sockname = transport.get_extra_info("sockname")
-        peername = transport.get_extra_info("peername")
-        if isinstance(sockname, tuple):
-            self.server_addr = (str(sockname[0]), int(sockname[1]))
-        elif sockname:
-            self.server_addr = (str(sockname), None)  # Unix socket: [path, None]
-        if isinstance(peername, tuple):
-            self.client_addr = (str(peername[0]), int(peername[1]))
-        if state.config.proxy_headers:
-            host = self.client_addr[0] if self.client_addr else None
-            self.proxy_trusted = host in state.trusted
+        self.server_addr, self.client_addr, self.proxy_trusted = connection_addresses(
+            transport, state.trusted, state.config.proxy_headers
+        )
         self.sendfile_ok = True
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and state.tls is not None:
@@ -204,22 +196,9 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             self.scheme = "https"
             self.sendfile_ok = False  # the bytes must pass through the TLS layer
             self.extensions["tls"] = state.tls.extension(ssl_object)
-        self.scope_template = {
-            "type": "http",
-            "asgi": self.asgi,
-            "http_version": "1.1",
-            "server": self.server_addr,
-            "client": self.client_addr,
-            "scheme": self.scheme,
-            "method": "GET",
-            "root_path": self.root_path,
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "headers": [],
-            "state": {},
-            "extensions": self.extensions,
-        }
+        self.scope_template = http_scope_template(
+            "1.1", self.server_addr, self.client_addr, self.scheme, self.root_path, self.extensions
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True

@@ -81,6 +81,7 @@ from dartle.server.http2_wire import (
 )
 from dartle.server.runner import Runner
 from dartle.server.serve import TICK
+from dartle.server.wire import connection_addresses, http_scope_template
 from dartle.server.ws_h2 import open_websocket
 
 if TYPE_CHECKING:
@@ -184,17 +185,9 @@ class H2Connection(asyncio.Protocol):
         self.transport.set_write_buffer_limits(64 * 1024, 16 * 1024)
         state = self.state
         state.connections.add(self)
-        sockname = transport.get_extra_info("sockname")
-        peername = transport.get_extra_info("peername")
-        if isinstance(sockname, tuple):
-            self.server_addr = (str(sockname[0]), int(sockname[1]))
-        elif sockname:
-            self.server_addr = (str(sockname), None)
-        if isinstance(peername, tuple):
-            self.client_addr = (str(peername[0]), int(peername[1]))
-        if state.config.proxy_headers:
-            host = self.client_addr[0] if self.client_addr else None
-            self.proxy_trusted = host in state.trusted
+        self.server_addr, self.client_addr, self.proxy_trusted = connection_addresses(
+            transport, state.trusted, state.config.proxy_headers
+        )
         self.extensions = {
             "http.response.trailers": {},
             "http.response.pathsend": {},
@@ -205,22 +198,9 @@ class H2Connection(asyncio.Protocol):
         if ssl_object is not None and state.tls is not None:
             self.scheme = "https"
             self.extensions["tls"] = state.tls.extension(ssl_object)
-        self.scope_template = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "2",
-            "server": self.server_addr,
-            "client": self.client_addr,
-            "scheme": self.scheme,
-            "method": "GET",
-            "root_path": self.root_path,
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "headers": [],
-            "state": {},
-            "extensions": self.extensions,
-        }
+        self.scope_template = http_scope_template(
+            "2", self.server_addr, self.client_addr, self.scheme, self.root_path, self.extensions
+        )
         self.preface = PREFACE
         settings = {
             MAX_CONCURRENT_STREAMS: self.max_streams,

@@ -217,3 +217,48 @@ def target_authority(url: bytes) -> bytes | None:
     if not sep or scheme.lower() not in (b"http", b"https"):
         return None
     return rest.split(b"/", 1)[0].split(b"?", 1)[0]
+
+
+def connection_addresses(
+    transport: Any, trusted: Any, proxy_headers: bool
+) -> tuple[Any, Any, bool]:
+    """(server, client, proxy_trusted) of a new connection, in the scope's forms.
+
+    server is (host, port), or (path, None) on a Unix socket; client is (host, port) or
+    None; proxy_trusted says whether this peer's X-Forwarded-* headers are believed.
+    """
+    sockname = transport.get_extra_info("sockname")
+    peername = transport.get_extra_info("peername")
+    server: Any = None
+    client: Any = None
+    if isinstance(sockname, tuple):
+        server = (str(sockname[0]), int(sockname[1]))
+    elif sockname:
+        server = (str(sockname), None)  # Unix socket: [path, None]
+    if isinstance(peername, tuple):
+        client = (str(peername[0]), int(peername[1]))
+    trusts = proxy_headers and (client[0] if client else None) in trusted
+    return server, client, trusts
+
+
+def http_scope_template(
+    http_version: str, server: Any, client: Any, scheme: str, root_path: str,
+    extensions: dict[str, Any],
+) -> dict[str, Any]:
+    """The http scope every request of one connection starts from (a shallow copy each)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": http_version,
+        "server": server,
+        "client": client,
+        "scheme": scheme,
+        "method": "GET",
+        "root_path": root_path,
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [],
+        "state": {},
+        "extensions": extensions,
+    }
