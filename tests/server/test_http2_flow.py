@@ -173,3 +173,60 @@ def test_zero_window_stream_stays_until_opened(start_h2: Any, loop: str) -> None
     client.conn.increment_flow_control_window(1000, sid)
     client.flush()
     assert len(client.response(sid).body) == 1000
+
+
+CONNECTION_WINDOW = 1024 * 1024  # what dartle opens the connection window to (http2.CONNECTION_WINDOW)
+
+
+def test_connection_window_is_never_lost(start_h2: Any, loop: str) -> None:
+    """Every byte of DATA the server receives is handed back to the connection window,
+    whatever became of its stream: read, left unread, reset by either side, padded, over
+    the Content-Length or over --max-body-size. A lost byte shrinks the window for good,
+    and a long-lived connection then stalls (clients report a read timeout)."""
+    server = start_h2("--loop", loop, "--max-body-size", "600000")
+    client = server.h2()
+    client.wait_settings()
+
+    def upload(path: str, body: bytes, headers: list[tuple[str, str]] | None = None) -> int:
+        sid = client.request("POST", path, headers, end=False)
+        client.send_all(sid, body)
+        return sid
+
+    ended: list[int] = [upload("/echo", b"a" * 100_000)]  # read by the app
+    # answered without reading: the rest of the body arrives after the server's reset
+    sid = client.request("POST", "/scope", end=False)
+    client.send_body(sid, b"b" * 30_000, end=False)
+    client.send_body(sid, b"b" * 30_000, end=False)
+    client.read_until(lambda: client.stream_ended(sid) or client.stream_reset(sid) is not None)
+    rid = new_rid()  # held by its app, then reset by the client
+    sid = client.request("POST", f"/hold?rid={rid}", end=False)
+    client.send_body(sid, b"c" * 60_000, end=False)
+    server.wait(rid, "events:1")
+    client.reset(sid)
+    server.release(rid)
+    sid = client.request("POST", "/echo", end=False)  # padded frames
+    for _ in range(4):
+        client.conn.send_data(sid, b"d" * 5000, pad_length=200)
+    client.conn.end_stream(sid)
+    client.flush()
+    ended.append(sid)
+    sid = client.request("POST", "/echo", [("content-length", "10")], end=False)
+    client.conn.send_data(sid, b"e" * 5000, end_stream=True)  # more DATA than declared
+    client.flush()
+    client.read_until(lambda: client.stream_reset(sid) is not None)
+    sid = upload("/echo", b"f" * 650_000)  # over --max-body-size: 413
+    client.read_until(lambda: client.stream_ended(sid) or client.stream_reset(sid) is not None)
+    for sid in ended:
+        assert client.response(sid).status == 200
+    client.barrier()
+
+    held = CONNECTION_WINDOW - client.conn.outbound_flow_control_window
+    assert 0 <= held < CONNECTION_WINDOW // 2, f"{held} bytes never handed back"
+    # Bring what the server holds to exactly half the window: if it holds what it says, the
+    # WINDOW_UPDATE for the connection comes now, and the whole window is open again.
+    updates = sum(isinstance(e, h2.events.WindowUpdated) and e.stream_id == 0 for e in client.events)
+    sid = upload("/echo", b"g" * (CONNECTION_WINDOW // 2 - held))
+    assert client.response(sid).status == 200
+    client.barrier()
+    assert sum(isinstance(e, h2.events.WindowUpdated) and e.stream_id == 0 for e in client.events) > updates
+    assert client.conn.outbound_flow_control_window == CONNECTION_WINDOW

@@ -279,6 +279,7 @@ class H2Stream(StreamBase):
             n = len(data)
             self.received += n
             if 0 <= self.content_length < self.received:
+                self.conn.consumed(None, n)
                 raise StreamFailure(self.sid, PROTOCOL_ERROR, "more DATA than the Content-Length")
             if cycle.disconnected or self.app_done_:
                 self.conn.consumed(None, n)  # nobody will read it: give the window back
