@@ -147,17 +147,39 @@ async def h2_worker(host: str, port: int, until: float, tally: Tally, seed: int)
 
 
 async def h2_exchange(client: httpx.AsyncClient, rng: random.Random, tally: Tally) -> None:
-    if rng.random() < 0.3:
-        count, size = rng.randint(1, 20), rng.randint(1, 8192)
-        response = await client.get("/soak/stream", params={"n": count, "size": size})
-        want = b"".join(bytes((i % 256,)) * size for i in range(count))
-    else:
-        want = rng.randbytes(rng.randint(0, 100_000))
-        response = await client.post("/soak/echo", content=want)
+    try:
+        if rng.random() < 0.3:
+            count, size = rng.randint(1, 20), rng.randint(1, 8192)
+            response = await client.get("/soak/stream", params={"n": count, "size": size})
+            want = b"".join(bytes((i % 256,)) * size for i in range(count))
+        else:
+            want = rng.randbytes(rng.randint(0, 100_000))
+            response = await client.post("/soak/echo", content=want)
+    except httpx.TimeoutException as exc:
+        raise httpx.TimeoutException(f"{exc!r}; client state: {h2_windows(client)}") from exc
     if response.http_version != "HTTP/2" or response.status_code != 200 or response.content != want:
         tally.error("h2", f"{response.http_version} {response.status_code}, "
                     f"{len(response.content)} bytes, want {len(want)}")
     tally.done["h2 streams"] += 1
+
+
+def h2_windows(client: httpx.AsyncClient) -> str:
+    """What the client's HTTP/2 connections think of their send windows (to tell, when a
+    stream times out, whether the client was waiting for window the server had granted)."""
+    try:
+        out = []
+        for pooled in client._transport._pool.connections:  # type: ignore[attr-defined]
+            conn = getattr(pooled, "_connection", None)
+            h2 = getattr(conn, "_h2_state", None)
+            if h2 is None:
+                continue
+            streams = {sid: h2.local_flow_control_window(sid)
+                       for sid, stream in h2.streams.items() if not stream.closed}
+            out.append(f"connection window {h2.outbound_flow_control_window}, "
+                       f"stream windows {streams}, events queued {conn._events}")
+        return "; ".join(out) or "no HTTP/2 connection"
+    except Exception as exc:  # diagnostics only: never hide the original error
+        return f"unavailable ({exc!r})"
 
 
 async def ws_worker(url: str, until: float, tally: Tally, seed: int) -> None:
