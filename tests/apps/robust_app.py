@@ -9,6 +9,10 @@ Recorded handlers (path after root_path):
   /fault              fail at one step of the cycle: ``step`` = call | receive | body | start |
                       chunk | final, ``exc`` = error | cancel | exit, ``sync=1`` to fail before
                       the first await (the server's eager path) instead of after one
+  /late-answer        read until http.disconnect, then answer: the send must raise the
+                      server's OSError (recorded as the request's send_error)
+  /unread             receive once, wait for /ctl/release, then answer (``then=raise``:
+                      raise) without reading the rest of the body
 
 Unrecorded endpoints (no per-request state, so a soak does not grow the app's memory):
   /robust/stats       {"pid", "tasks", "fds", "rss_kib"}; ``until_tasks=N`` / ``until_fds=N``
@@ -91,8 +95,25 @@ async def h_fault(scope: Scope, receive: Receive, send: Send, rec: Record, q: An
         raise error
 
 
+async def h_late_answer(scope: Scope, receive: Receive, send: Send, rec: Record, q: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"too late"})
+
+
+async def h_unread(scope: Scope, receive: Receive, send: Send, rec: Record, q: Any) -> None:
+    await receive()
+    await asyncio.wait_for(rec.released.wait(), 60)
+    if qstr(q, "then") == "raise":
+        raise RuntimeError(f"unread-{rec.rid}")
+    await respond(send, 200, b"body left unread")
+
+
 HANDLERS["/robust-echo"] = h_robust_echo
 HANDLERS["/fault"] = h_fault
+HANDLERS["/late-answer"] = h_late_answer
+HANDLERS["/unread"] = h_unread
 
 
 # ---------------------------------------------------------------------------- unrecorded

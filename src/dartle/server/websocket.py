@@ -105,6 +105,7 @@ class WebSocketSession:
         "close_sent",
         "connect_delivered",
         "disconnect",
+        "eof_pending",
         "extensions_header",
         "fragment_text",
         "fragments",
@@ -162,6 +163,8 @@ class WebSocketSession:
         # Bytes received but not parsed yet: before accept, or while the inbox is full.
         self.stash = bytearray()
         self.read_held = False
+        # The client's end of input came while reading was held: it follows the stash.
+        self.eof_pending = False
         self.fragments: list[bytes] = []
         self.fragment_text = False
         self.text_decoder: codecs.IncrementalDecoder | None = None
@@ -183,28 +186,31 @@ class WebSocketSession:
     async def _run(self) -> None:
         try:
             await self.app(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            self._app_ended(None, cancelled=True)
-            raise
-        except BaseException as exc:
+        except asyncio.CancelledError as exc:
+            # Whoever raised it, the socket ends as after any failure (500 before accepting,
+            # 1011 after; not logged, as for HTTP). A server that cancels the app (forced
+            # shutdown) has dropped the connection already: nothing goes out then.
             self._app_ended(exc)
-            if not isinstance(exc, Exception):
-                raise
+            if _cancel_requested(self.task):
+                raise  # this task was cancelled: asyncio must see it end so
+        except BaseException as exc:
+            # SystemExit and KeyboardInterrupt too: out of a task they would stop the
+            # event loop, and every connection with it; they end this socket only
+            self._app_ended(exc)
         else:
             self._app_ended(None)
 
-    def _app_ended(self, exc: BaseException | None, cancelled: bool = False) -> None:
+    def _app_ended(self, exc: BaseException | None) -> None:
         try:
-            if exc is not None and not (
+            if exc is not None and (
                 isinstance(exc, ClientDisconnected) or (isinstance(exc, OSError) and self.lost)
             ):
-                logger.error("Exception in ASGI application", exc_info=exc)
-            else:
                 exc = None
+            elif exc is not None and not isinstance(exc, asyncio.CancelledError):
+                logger.error("Exception in ASGI application", exc_info=exc)
             phase = self.phase
-            if cancelled or self.lost:
-                if not self.lost and phase != CLOSED:
-                    self.carrier.abort()
+            if self.lost:
+                pass  # the client is gone: there is no one to answer
             elif phase == HANDSHAKE:
                 if exc is None:
                     logger.error("ASGI callable returned without accepting or closing the WebSocket")
@@ -535,12 +541,18 @@ class WebSocketSession:
             self._end(received.code, received.reason)
 
     def data_eof(self) -> None:
-        """The client will send no more (TCP half-close)."""
+        """The client will send no more (TCP half-close, HTTP/2 END_STREAM)."""
         if self.accepted:
-            if self.stash:
+            if self.stash and not self.read_held:
                 data = bytes(self.stash)
                 self.stash.clear()
-                self._parse(data)
+                self._parse_sliced(data)
+            if self.read_held:
+                # Messages (and maybe the close frame) wait in the stash for the app to
+                # catch up: the end comes after them, once reading resumes. HTTP/2 gets
+                # here, its stream's reading being paused only by withheld WINDOW_UPDATEs.
+                self.eof_pending = True
+                return
             self.protocol.receive_eof()
             self._flush()
         if self.disconnect is None:
@@ -572,8 +584,13 @@ class WebSocketSession:
             data = bytes(stash)
             stash.clear()
             self._parse_sliced(data)
-        if not self.read_held and not self.lost:
+        if self.read_held:
+            return
+        if not self.lost:
             self.carrier.resume_reading()
+        if self.eof_pending:
+            self.eof_pending = False
+            self.data_eof()
 
     # -- bytes out and closing ------------------------------------------------------------
 
@@ -686,6 +703,13 @@ class WebSocketSession:
         task = self.task
         if task is not None and not task.done():
             task.cancel()
+
+
+def _cancel_requested(task: asyncio.Task[None] | None) -> bool:
+    """Whether `task` was cancelled (Task.cancelling(), Python 3.11+); before 3.11 a
+    CancelledError cannot be told from one the app raised itself, so assume it was."""
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or bool(cancelling())
 
 
 def _close_args(message: Message) -> tuple[int, str]:

@@ -165,6 +165,11 @@ class H2WebSocket(StreamBase):
             self.reset(NO_ERROR)  # an HTTP answer instead of a WebSocket: the stream is done
 
     def closed(self) -> None:
+        if self.fed:
+            # held back while the session stopped reading: the stream is over, so no
+            # WINDOW_UPDATE of its own will hand these bytes back to the connection
+            self.conn.consumed(None, self.fed)
+            self.fed = 0
         if self.session is not None:
             self.session.connection_lost()
 
