@@ -48,6 +48,7 @@ class WebSocketStream:
         self.head = Response.of(client.stream_events(self.sid))
         self.protocol = Protocol(Side.CLIENT, state=OPEN)
         self.seen = 0  # events of the stream already fed to the protocol
+        self.pending: list[Frame] = []  # frames received but not yet asked for
 
     def accept_deflate(self) -> None:
         answer = self.head.header("sec-websocket-extensions")
@@ -69,7 +70,7 @@ class WebSocketStream:
 
     def receive(self) -> Frame:
         """The next frame from the server (pings are answered by the protocol itself)."""
-        frames: list[Frame] = []
+        frames = self.pending
 
         def ready() -> bool:
             events = self.client.stream_events(self.sid)
@@ -84,7 +85,7 @@ class WebSocketStream:
 
         self.client.read_until(ready)
         assert frames, f"the stream ended: {self.client.stream_events(self.sid)}"
-        return frames[0]
+        return frames.pop(0)
 
 
 def test_settings_enable_connect_protocol(h2_server: H2Harness) -> None:
