@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import struct
 import zlib
@@ -160,6 +161,18 @@ def test_scope(srv: Harness) -> None:
     assert headers["sec-websocket-version"] == "13"
     assert "sec-websocket-key" in headers
     assert srv.wait(rid, "disconnect")["disconnect"]["code"] == 1000
+
+
+@dartle_only
+def test_access_log_line(srv: Harness) -> None:
+    mark = srv.log_mark()
+    rid = new_rid()
+    with open_ws(srv, f"/scope?rid={rid}") as ws:
+        ws.recv(timeout=10)
+        local_port = ws.local_address[1]
+    log = srv.wait_for_log(rf'"WebSocket /scope\?rid={rid}" \d+', mark)
+    # client address, path and query, the handshake's status
+    assert re.search(rf'127\.0\.0\.1:{local_port} - "WebSocket /scope\?rid={rid}" 101', log), log
 
 
 def test_scope_path_is_decoded_and_subprotocols_come_from_every_header(srv: Harness) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from dartle.server.cycle import DONE, EXPECT_100, HELD, START, TE_TRAILERS, Cycle
@@ -45,13 +44,13 @@ from dartle.server.http2_wire import (
     literal,
     status_field,
 )
+from dartle.server.logs import log_request
 from dartle.server.wire import parse_target
 
 if TYPE_CHECKING:
     from dartle.server.http2 import H2Connection
 
 logger = logging.getLogger("dartle.error")
-access_logger = logging.getLogger("dartle.access")
 
 SENDFILE_CHUNK = 64 * 1024
 _CONTENT_LENGTHS: dict[int, bytes] = {}
@@ -487,18 +486,7 @@ class H2Stream(StreamBase):
 
     def log_access(self) -> None:
         cycle = self.cycle
-        scope = cycle.scope
-        client = scope.get("client")
-        who = "%s:%d" % tuple(client) if client else "-"  # noqa: UP031
-        path = scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        start = getattr(cycle, "start_time", None)
-        millis = (perf_counter() - start) * 1000 if start is not None else 0.0
-        access_logger.info(
-            '%s - "%s %s HTTP/2" %d %d %.2fms',
-            who, scope["method"], path, cycle.status, self.written, millis,
-        )
+        log_request(cycle.scope, cycle.status, self.written, getattr(cycle, "start_time", None))
 
     # -- extensions: early hints and server push ------------------------------------------
 

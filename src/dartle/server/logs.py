@@ -7,6 +7,8 @@ import logging
 import logging.config
 import os
 import sys
+from time import perf_counter
+from typing import Any
 
 LEVELS = {
     "critical": logging.CRITICAL,
@@ -16,6 +18,40 @@ LEVELS = {
     "debug": logging.DEBUG,
     "trace": 5,
 }
+
+
+access_logger = logging.getLogger("dartle.access")
+
+
+def _who_and_target(scope: Any) -> tuple[str, str]:
+    client = scope.get("client")
+    who = "%s:%d" % tuple(client) if client else "-"  # noqa: UP031
+    target = scope["raw_path"].decode("latin-1")
+    if scope["query_string"]:
+        target += "?" + scope["query_string"].decode("latin-1")
+    return who, target
+
+
+def log_request(scope: Any, status: int, size: int, started: float | None) -> None:
+    """The access-log line of an HTTP request: client, request line, status, body bytes, ms.
+
+    `started` is the request's `perf_counter()` start (None: unknown, logged as 0 ms).
+    """
+    who, target = _who_and_target(scope)
+    millis = (perf_counter() - started) * 1000 if started is not None else 0.0
+    access_logger.info(
+        '%s - "%s %s HTTP/%s" %d %d %.2fms',
+        who, scope["method"], target, scope["http_version"], status, size, millis,
+    )
+
+
+def log_websocket(scope: Any, status: int) -> None:
+    """The access-log line of a WebSocket handshake: client, path, status (HTTP/2 named)."""
+    who, target = _who_and_target(scope)
+    if scope.get("http_version") == "2":
+        access_logger.info('%s - "WebSocket %s HTTP/2" %d', who, target, status)
+    else:
+        access_logger.info('%s - "WebSocket %s" %d', who, target, status)
 
 
 class _Formatter(logging.Formatter):

@@ -26,6 +26,7 @@ from websockets.utils import accept_key
 
 from dartle.server import proxy
 from dartle.server.flow import WriteFlow
+from dartle.server.logs import log_websocket
 from dartle.server.websocket import WebSocketSession
 from dartle.server.wire import CommonHeaders, status_line
 from dartle.server.ws_protocol import SessionProtocol
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from dartle.server.serve import ServerState
 
 logger = logging.getLogger("dartle.error")
-access_logger = logging.getLogger("dartle.access")
 
 WEBSOCKET_VERSION = b"13"
 SPEC_VERSION = "2.5"  # 2.1 accept headers, 2.3 close reason, 2.4 OSError, 2.5 disconnect reason
@@ -377,12 +377,7 @@ class H1WebSocket(WriteFlow, asyncio.Protocol):
 
     def log_access(self, scope: Any, status: int) -> None:
         if self.access_log:
-            client = scope.get("client")
-            who = "%s:%d" % tuple(client) if client else "-"  # noqa: UP031
-            path = scope["raw_path"].decode("latin-1")
-            if scope["query_string"]:
-                path += "?" + scope["query_string"].decode("latin-1")
-            access_logger.info('%s - "WebSocket %s" %d', who, path, status)
+            log_websocket(scope, status)
 
     # -- housekeeping from the server's ticker --------------------------------------------
 

@@ -14,7 +14,6 @@ section 5), builds the websocket scope (http_version "2") and starts a
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import InvalidHandshake
@@ -31,6 +30,7 @@ from dartle.server.http2_wire import (
     literal,
     status_field,
 )
+from dartle.server.logs import log_websocket
 from dartle.server.websocket import WebSocketSession
 from dartle.server.ws_h1 import SPEC_VERSION, WEBSOCKET_VERSION, parse_subprotocols, session_protocol
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from dartle.server.http2 import H2Connection
     from dartle.server.http2_wire import RequestHead
 
-access_logger = logging.getLogger("dartle.access")
 
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -126,12 +125,7 @@ class H2WebSocket(StreamBase):
         if status == 101:
             status = 200  # what accepting is on HTTP/2 (RFC 8441)
         if self.conn.access_log:
-            client = scope.get("client")
-            who = "%s:%d" % tuple(client) if client else "-"  # noqa: UP031
-            path = scope["raw_path"].decode("latin-1")
-            if scope["query_string"]:
-                path += "?" + scope["query_string"].decode("latin-1")
-            access_logger.info('%s - "WebSocket %s HTTP/2" %d', who, path, status)
+            log_websocket(scope, status)
 
     def _head(self, block: bytes, end: bool) -> None:
         conn = self.conn
