@@ -162,7 +162,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.ready: Cycle | None = None  # active, its app to start once the read is parsed
         self.pipeline: deque[Cycle] = deque()
         self.held = bytearray()  # read while requests were queued, not parsed yet
-        self.runner = Runner(self.loop, self.app)
+        self.runner = Runner(self.loop, self.app, state)
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None

@@ -11,6 +11,13 @@ request's own context so context variables never leak between requests.
 
 An app may also go on after its response is complete (background work). A request that
 arrives meanwhile does not wait for it: it gets a task of its own.
+
+Starting at once is only fair while nothing else is in flight. When other app calls are
+suspended, the input just read may have woken some of them (their wakeups wait in the
+loop's ready queue), and a request started at once would run first and take what they
+were woken for: a pooled connection handed to a waiter, which then queues again. So
+then the request's first step waits its turn in the ready queue, behind them, as a task
+of its own would (tests/server/test_fairness.py).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dartle.server.cycle import DONE
 
 if TYPE_CHECKING:
     from dartle.server.cycle import Cycle
+    from dartle.server.serve import ServerState
 
 logger = logging.getLogger("dartle.error")
 
@@ -48,11 +56,17 @@ Steps = Generator[Any, None, None]
 class Runner:
     """One per connection: starts app calls eagerly, finishes them in its task."""
 
-    __slots__ = ("app", "closed", "current", "loop", "queued", "spawned", "stepping", "task", "wake")
+    __slots__ = (
+        "app", "closed", "current", "loop", "queued", "spawned", "state", "stepping", "task", "turn", "wake",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, app: ASGIApp) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, app: ASGIApp, state: ServerState | None = None
+    ) -> None:
         self.loop = loop
         self.app = app
+        self.state = state  # its `tasks`: app calls in flight in this process, this one included
+        self.turn = False  # a deferred request's turn has come: start it now
         self.task: asyncio.Task[None] | None = None
         self.wake: asyncio.Future[None] | None = None
         # the app call the worker is driving: cycle, coroutine, its context, what it awaits
@@ -72,6 +86,10 @@ class Runner:
         loop = self.loop
         if self.current is not None or _current_task(loop) is not None:
             self._spawn(cycle)  # the worker is busy, or we are inside another task
+            return
+        state = self.state
+        if state is not None and state.tasks > 1 and not self.turn:
+            loop.call_soon(self._take_turn, cycle)  # others are in flight: queue behind them
             return
         task = self.task
         if task is None or task.done():
@@ -109,6 +127,13 @@ class Runner:
                 return
             self.queued = None
             cycle = queued  # the next pipelined request, whose turn came in that step
+
+    def _take_turn(self, cycle: Cycle) -> None:
+        self.turn = True
+        try:
+            self.run(cycle)
+        finally:
+            self.turn = False
 
     def _spawn(self, cycle: Cycle) -> None:
         task = contextvars.copy_context().run(self.loop.create_task, cycle.run(self.app))
