@@ -6,6 +6,7 @@ it the tool for tuning the hot path on a shared machine (see instructions.sh).
 
     python benchmarks/inprocess/run.py dartle 16000 16            # server, requests, depth
     python benchmarks/inprocess/run.py uvicorn 16000 1 framework  # ... and a scenario
+    python benchmarks/inprocess/run.py dartle 16000 1 hello 64    # ... on 64 connections
 
 Servers: dartle, uvicorn (httptools, websockets-sansio), canned (the floor: one write
 per request head, no parsing; HTTP scenarios only). Scenarios:
@@ -15,6 +16,11 @@ per request head, no parsing; HTTP scenarios only). Scenarios:
 - ws: WebSocket echo of a 1 KiB text message, permessage-deflate negotiated and used
   (the client compresses with context takeover, as the websocket benchmark's does);
   depth is ignored: one message in flight, as one benchmark client has
+
+Connections (HTTP scenarios; default 1): that many connections of one server, each fed
+`depth` requests in the same loop callback, as one event-loop iteration serves the
+connections a poll found ready (`wrk -c64` keeps 64 of them busy). The requests must be
+a multiple of depth x connections.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import re
 import sys
 import zlib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,16 +71,26 @@ def scenario_app(server: str, scenario: str) -> Any:
 
 
 class Transport:
-    """Just enough of an asyncio transport for an HTTP/1 (or upgraded) protocol object."""
+    """Just enough of an asyncio transport for an HTTP/1 (or upgraded) protocol object.
 
-    def __init__(self) -> None:
+    It counts write calls and HTTP responses apart: a server may write several
+    responses at once (pipelined ones, or the canned floor's).
+    """
+
+    def __init__(self, responses: list[int] | None = None) -> None:
         self.writes = 0
+        self.responses = responses if responses is not None else [0]  # shared by a run's
         self.last = b""
         self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
         self.writes += 1
+        self.responses[0] += data.count(b"HTTP/1.1 ")
         self.last = data
+
+    def writelines(self, data: Any) -> None:
+        for item in data:
+            self.write(item)
 
     def pause_reading(self) -> None: ...
 
@@ -110,13 +127,15 @@ class Canned(asyncio.Protocol):
                              * data.count(b"\r\n\r\n"))
 
 
-def protocol(server: str, app: Any, loop: asyncio.AbstractEventLoop) -> Any:
+def protocol_factory(server: str, app: Any, loop: asyncio.AbstractEventLoop) -> Callable[[], Any]:
+    """New protocol objects (one per connection) of one server."""
     if server == "dartle":
         from dartle.config import Config
         from dartle.server.http1 import H1Connection
         from dartle.server.serve import ServerState
 
-        return H1Connection(ServerState(Config(app=app, access_log=False), app, loop))
+        state = ServerState(Config(app=app, access_log=False), app, loop)
+        return lambda: H1Connection(state)
     if server == "uvicorn":
         from uvicorn.config import Config as UConfig
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -125,30 +144,34 @@ def protocol(server: str, app: Any, loop: asyncio.AbstractEventLoop) -> Any:
         config = UConfig(app=app, access_log=False, http="httptools", loop="uvloop",
                          lifespan="off", ws="websockets-sansio")
         config.load()
-        return HttpToolsProtocol(config, UState(), {}, loop)
+        ustate = UState()
+        return lambda: HttpToolsProtocol(config, ustate, {}, loop)
     if server == "canned":
-        return Canned()
+        return Canned
     raise SystemExit(f"unknown server {server!r}: dartle, uvicorn or canned")
 
 
-def serve_http(loop: asyncio.AbstractEventLoop, conn: Any, transport: Transport,
+def serve_http(loop: asyncio.AbstractEventLoop, conns: list[Any], responses: list[int],
                total: int, depth: int) -> None:
     data = REQUEST * depth
-    batches = total // depth
+    per_round = depth * len(conns)
+    if total % per_round:
+        raise SystemExit(f"{total} requests are not a multiple of depth x connections")
     sent = [0]
     done = loop.create_future()
 
     def feed() -> None:
-        # Feed the next batch from a plain callback (not inside a task, as a real
+        # Feed the next round from a plain callback (not inside a task, as a real
         # data_received is) once every response of the previous one was written.
-        if transport.writes < sent[0]:
+        if responses[0] < sent[0]:
             loop.call_soon(feed)
             return
-        if sent[0] // depth == batches:
+        if sent[0] == total:
             done.set_result(None)
             return
-        sent[0] += depth
-        conn.data_received(data)
+        sent[0] += per_round
+        for conn in conns:
+            conn.data_received(data)
         loop.call_soon(feed)
 
     loop.call_soon(feed)
@@ -212,17 +235,28 @@ def serve_ws(loop: asyncio.AbstractEventLoop, conn: Any, transport: Transport, t
 def main() -> None:
     server, total, depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     scenario = sys.argv[4] if len(sys.argv) > 4 else "hello"
+    connections = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    conn = protocol(server, scenario_app(server, scenario), loop)
-    transport = Transport()
-    conn.connection_made(transport)
+    new_protocol = protocol_factory(server, scenario_app(server, scenario), loop)
     if scenario == "ws":
+        conn = new_protocol()
+        transport = Transport()
+        conn.connection_made(transport)
         serve_ws(loop, conn, transport, total)
-    else:
-        serve_http(loop, conn, transport, total, depth)
+        return
+    responses = [0]
+    conns = []
+    for _ in range(connections):
+        conn = new_protocol()
+        conn.connection_made(Transport(responses))
+        conns.append(conn)
+    serve_http(loop, conns, responses, total, depth)
+    for conn in conns:  # let every connection's tasks end, as a closed socket would
+        conn.connection_lost(None)
+    loop.run_until_complete(asyncio.sleep(0.001))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ START, HELD, STREAMING, TRAILERS, DONE = range(5)
 # Cycle.flags: facts from the request head that change how the response is written.
 EXPECT_100 = 1  # the client waits for "100 Continue" before sending the body
 TE_TRAILERS = 2  # the client accepts trailer fields (TE: trailers)
+HEAD_REQUEST = 4  # a HEAD request: the response has a head only (set by HTTP/1)
+HTTP_10 = 8  # an HTTP/1.0 request: no chunked coding, keep-alive only if asked (HTTP/1)
 STATE_NAMES = ("START", "HELD", "STREAMING", "TRAILERS", "DONE")
 
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
@@ -103,7 +105,9 @@ class Cycle:
         self.framing = framing
         self.state = START
         self.status = 0
-        self.chunks: list[bytes] = []
+        # request body received and not yet taken by the app (None: nothing yet, which
+        # spares most requests, those without a body, a list of their own)
+        self.chunks: list[bytes] | None = None
         self.buffered = 0
         self.body_complete = False
         self.request_done = False
@@ -118,7 +122,11 @@ class Cycle:
     # -- events from the framing protocol ------------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
-        self.chunks.append(data)
+        chunks = self.chunks
+        if chunks is None:
+            self.chunks = [data]
+        else:
+            chunks.append(data)
         self.buffered += len(data)
         if self.waiter is not None:
             self._wake()
@@ -145,10 +153,10 @@ class Cycle:
         while True:
             if self.disconnected:
                 return _DISCONNECT.copy()
-            if self.chunks:
-                chunks = self.chunks
+            chunks = self.chunks
+            if chunks:
                 body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self.chunks = []
+                self.chunks = None
                 self.buffered = 0
                 self.framing.body_consumed(self)
                 if self.body_complete:
@@ -178,21 +186,22 @@ class Cycle:
             body = message.get("body", b"")
             if type(body) is not bytes:
                 body = _as_bytes(body)
-            if message.get("more_body", False):
+            if message.get("more_body"):
                 new_state = STREAMING
             elif self.trailers:
                 new_state = TRAILERS
             else:
                 new_state = DONE
+            framing = self.framing
             if state == HELD:
-                self.framing.write_head(self, self.status, self.headers, body, new_state == DONE)
+                framing.write_head(self, self.status, self.headers, body, new_state == DONE)
             else:
-                self.framing.write_body(self, body, new_state == DONE)
+                framing.write_body(self, body, new_state == DONE)
             self.state = new_state
             if new_state == DONE and self.waiter is not None:
                 self._wake()
-            if self.framing.write_paused:
-                await self.framing.drain()
+            if framing.write_paused:
+                await framing.drain()
             return
         if mtype == "http.response.start":
             if state != START:

@@ -1,16 +1,17 @@
 """HTTP/1.1 framing on httptools: keep-alive, pipelining, flow control, bad input.
 
 One `H1Connection` per TCP connection. httptools (llhttp) parses; its callbacks build the
-scope and feed a `Cycle` (cycle.py), which runs the app. This module only frames bytes:
-it decides Content-Length vs chunked vs close-delimited, keeps responses in request
-order, and pauses reading whenever the app is not keeping up.
+scope and feed a `Cycle` (cycle.py), which runs the app. This module is the request side:
+parsing and its limits, keep-alive, pipelining (responses in request order), pausing
+reading whenever the app is not keeping up, refusing bad input, upgrades. The response
+side - Content-Length vs chunked vs close-delimited, and when bytes are written - is
+http1_response.py, a part of the same class.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -18,21 +19,16 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from dartle.server import proxy
-from dartle.server.cycle import DONE, EXPECT_100, START, TE_TRAILERS, Cycle
-from dartle.server.errors import ClientDisconnected
-from dartle.server.flow import WriteFlow
+from dartle.server.cycle import DONE, EXPECT_100, HEAD_REQUEST, HTTP_10, START, TE_TRAILERS, Cycle
+from dartle.server.http1_response import H1Response
 from dartle.server.runner import Runner
 from dartle.server.wire import (
-    HEAD_BLOCKS,
     HOSTS,
-    STATUS_LINES,
     TARGETS,
     connection_addresses,
     error_response,
-    head_block,
     http_scope_template,
     parse_target,
-    status_line,
     target_authority,
     valid_host,
 )
@@ -52,7 +48,6 @@ BODY_HIGH_WATER = 256 * 1024
 HOLD_LIMIT = 16 * 1024
 WRITE_HIGH_WATER = 64 * 1024
 WRITE_LOW_WATER = 16 * 1024
-SENDFILE_CHUNK = 256 * 1024
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 _VERSIONS = frozenset(("1.1", "1.0"))
@@ -61,6 +56,7 @@ _WATCHED = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"te", b"x-forwarded-for",
      b"x-forwarded-proto", b"upgrade", b"connection", b"proxy-connection")
 )
+_NOTED = _WATCHED | {b"host"}  # ... and Host, which is checked but not watched
 
 
 class _HeadTooLarge(Exception):
@@ -71,7 +67,7 @@ class _Stop(Exception):
     """Raised from a parser callback after the request was refused: parse no further."""
 
 
-class H1Connection(WriteFlow, asyncio.Protocol):
+class H1Connection(H1Response, asyncio.Protocol):
     """An HTTP/1.1 connection: parser callbacks in, response bytes out."""
 
     __slots__ = (
@@ -79,12 +75,11 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         "active",
         "app",
         "body_received",
-        "chunked",
         "client_addr",
         "closing",
         "common",
+        "counting",
         "drain_waiter",
-        "expected",
         "extensions",
         "field_size",
         "head_size",
@@ -99,7 +94,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         "loop",
         "max_body",
         "max_head",
-        "no_body",
         "parser",
         "parsing",
         "pending_error",
@@ -111,19 +105,17 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         "runner",
         "scheme",
         "scope_template",
-        "sendfile_ok",
         "server_addr",
         "state",
-        "trailers_open",
         "transport",
         "url",
         "watched",
         "write_paused",
-        "written",
         "ws_handshake",
     )
 
     def __init__(self, state: ServerState) -> None:
+        super().__init__(state)
         self.state = state
         config = state.config
         self.loop = state.loop
@@ -152,6 +144,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.head_size = 0
         self.body_received = 0
         self.field_size = 0
+        self.counting = False
         self.lifespan_state = state.lifespan_state
         self.access_log = state.access_log
         self.in_head = False
@@ -170,12 +163,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.pending_error = b""
         self.ws_handshake: Handshake | None = None
         self.idle_tick = state.ticks
-        # response framing state of the active exchange
-        self.chunked = False
-        self.no_body = False
-        self.expected = -1
-        self.written = 0
-        self.trailers_open = False
 
     # -- connection events ----------------------------------------------------------------
 
@@ -187,7 +174,6 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.server_addr, self.client_addr, self.proxy_trusted = connection_addresses(
             transport, state.trusted, state.config.proxy_headers
         )
-        self.sendfile_ok = True
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and state.tls is not None:
             if ssl_object.selected_alpn_protocol() == "h2":
@@ -202,6 +188,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.deferred = b""
         self.state.connections.discard(self)
         for cycle in (self.active, self.parsing, *self.pipeline):
             if cycle is not None:
@@ -216,6 +203,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         self.state.connection_closed()
 
     def eof_received(self) -> bool | None:
+        self.flush_deferred()  # the transport closes when this returns
         return None  # close our side too; HTTP/1.1 has no half-close
 
     def data_received(self, data: bytes) -> None:
@@ -226,6 +214,11 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             return
         if self.in_head:
             self.head_size += len(data)
+            self.counting = True
+        else:
+            # A head that begins in this read and ends in it is no longer than the read:
+            # its fields need counting only if the read is longer than the limit.
+            self.counting = len(data) > self.max_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -240,7 +233,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             elif not isinstance(cause, _Stop):
                 self._reject(400, f"Invalid HTTP request: {exc}")
         else:
-            if self.in_head and self.head_size > self.max_head:
+            if self.in_head and self._head_too_large():
                 self._reject(431, "Request header fields too large")
         # Apps start after the whole read is parsed, so a request that arrived complete
         # finds its body already there, and pipelined ones run back to back.
@@ -248,6 +241,14 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         if cycle is not None:
             self.ready = None
             self._run(cycle)
+
+    def _head_too_large(self) -> bool:
+        """A read ended inside a request head: is that head already over the limit?"""
+        if not self.counting:
+            # its fields were not counted as they came (see data_received): from now on
+            # they are, starting from what the read brought
+            self.field_size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        return self.head_size > self.max_head or self.field_size > self.max_head
 
     def _hold(self, data: bytes) -> None:
         """Keep bytes that came while requests wait their turn, to parse once they ran.
@@ -284,24 +285,27 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             self.in_head = True
             self.head_tick = self.state.ticks
         self.url = url
-        self.field_size = len(url)
-        if self.field_size > self.max_head:
-            raise _HeadTooLarge()
+        if self.counting:
+            self.field_size = len(url)
+            if self.field_size > self.max_head:
+                raise _HeadTooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.in_head:
             return  # trailer fields of a chunked request body: not part of the scope
-        self.field_size += len(name) + len(value) + 4
-        if self.field_size > self.max_head:
-            raise _HeadTooLarge()
+        if self.counting:
+            self.field_size += len(name) + len(value) + 4
+            if self.field_size > self.max_head:
+                raise _HeadTooLarge()
         name = name.lower()
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(b" \t")  # llhttp strips leading whitespace, not trailing
-        if name == b"host":
-            self.hosts += 1
-            self.host = value
         self.headers.append((name, value))
-        if name in _WATCHED:
+        if name in _NOTED:
+            if name == b"host":
+                self.hosts += 1
+                self.host = value
+                return
             if self.watched is None:
                 self.watched = {}
             # a repeated field is joined as the RFC allows for list-valued fields
@@ -313,16 +317,18 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         parser = self.parser
         method_raw = parser.get_method()
         method = _METHODS.get(method_raw) or method_raw.decode("ascii")
-        target = TARGETS.get(self.url)
+        url = self.url
+        target = TARGETS.get(url)
         if target is None:
             try:
-                target = parse_target(self.url, self.root_path)
+                target = parse_target(url, self.root_path)
             except ValueError as exc:
                 self._reject(400, str(exc))
                 raise _Stop() from None
-            if self.url[:1] != b"/":
+            if url[:1] != b"/":
                 self._use_target_authority()
-        if self.hosts != 1 or (self.host not in HOSTS and not valid_host(self.host)):
+        host = self.host
+        if self.hosts != 1 or (host not in HOSTS and not valid_host(host)):
             self._check_host()
         keep_alive = parser.should_keep_alive()
         watched = self.watched
@@ -346,18 +352,22 @@ class H1Connection(WriteFlow, asyncio.Protocol):
                     self.ws_handshake = handshake  # upgraded once parsed
                     return
                 else:
-                    self.transport.write(refusal)
+                    self._write(refusal)
                     self._close()
                 raise _Stop()
         scope = self.scope_template.copy()  # HTTP/1.1, GET: set only when not
-        if version != "1.1":
-            scope["http_version"] = version
-        if method != "GET":
-            scope["method"] = method
         scope["path"], scope["raw_path"], scope["query_string"] = target
         scope["headers"] = self.headers
-        scope["state"] = self.lifespan_state.copy() if self.lifespan_state else {}
+        state = self.lifespan_state
+        scope["state"] = state.copy() if state else {}
         cycle = Cycle(scope, self, keep_alive)
+        if version != "1.1":
+            scope["http_version"] = version
+            cycle.flags = HTTP_10
+        if method != "GET":
+            scope["method"] = method
+            if method == "HEAD":
+                cycle.flags |= HEAD_REQUEST
         self.parsing = cycle
         if watched is not None and self._check_watched(cycle, watched, scope):
             raise _Stop()
@@ -460,6 +470,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         handshake = self.ws_handshake
         if handshake is not None:
             self.ws_handshake = None
+            self.flush_deferred()
             self.closing = True  # the transport belongs to the WebSocket now
             self.runner.close()
             handshake.upgrade(self, data[offset:])
@@ -476,6 +487,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             settings = h2c_settings(self.scheme, self.watched, self.headers)
             if settings is not None:
                 self.ready = self.active = None
+                self.flush_deferred()
                 self.closing = True  # the transport belongs to HTTP/2 now
                 self.runner.close()
                 upgrade(self, cycle, settings, data[offset:])
@@ -501,6 +513,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             return
         from dartle.server.http2_switch import preface_end, take_over
 
+        self.flush_deferred()
         self.closing = True  # the transport belongs to HTTP/2 now
         self.in_head = False
         self.runner.close()
@@ -529,7 +542,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
                 self._maybe_resume_reading()
             return
         if self.pending_error:
-            self.transport.write(self.pending_error)
+            self._write(self.pending_error)
             self._close()
             return
         self.idle_tick = self.state.ticks
@@ -568,189 +581,14 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         if self.read_paused:
             self._maybe_resume_reading()
 
-    # -- writing the response (the Framing interface) -----------------------------------
-
-    def write_continue(self, cycle: Cycle) -> None:
-        if not self.closing:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-
-    def write_head(self, cycle: Cycle, status: int, headers: Any, body: bytes, end: bool) -> None:
-        if self.closing:
-            return
-        try:
-            block = HEAD_BLOCKS.get(tuple(headers))
-        except TypeError:
-            block = None
-        if block is None:
-            block = head_block(headers)
-        lines, without_length, length, closes = block
-        scope = cycle.scope
-        framing = b"\r\n"  # the lines the framing adds, and the blank line
-        chunked = False
-        expected = -1
-        if status == 204 or status == 304 or scope["method"] == "HEAD":
-            no_body = True
-            if status == 204:
-                lines = without_length
-            # else Content-Length still describes the representation, as the app says
-        else:
-            no_body = False
-            if cycle.trailers and cycle.flags & TE_TRAILERS and scope["http_version"] == "1.1":
-                chunked = True
-                lines = without_length
-                framing = b"transfer-encoding: chunked\r\n\r\n"
-            elif length >= 0:
-                expected = length
-            elif end:
-                framing = b"content-length: %d\r\n\r\n" % len(body)
-            elif scope["http_version"] == "1.1":
-                chunked = True
-                framing = b"transfer-encoding: chunked\r\n\r\n"
-            else:
-                closes = True  # HTTP/1.0 without a length: closing ends the body
-        if closes or not cycle.keep_alive or not cycle.body_complete or self.state.shutting_down:
-            # (the app answered before the whole request body arrived, or we are leaving:
-            # either way this connection ends after the response, and says so)
-            cycle.keep_alive = False
-            framing = framing[:-2] + b"connection: close\r\n\r\n"
-        elif scope["http_version"] != "1.1":
-            framing = framing[:-2] + b"connection: keep-alive\r\n\r\n"
-        if no_body or not body:
-            written = 0
-            body = b""
-        else:
-            written = len(body)
-            if chunked:
-                body = b"%x\r\n%s\r\n" % (written, body)
-            elif 0 <= expected < written:
-                raise RuntimeError("response body is longer than its Content-Length")
-        self.written = written
-        self.expected = expected
-        head = STATUS_LINES.get(status) or status_line(status)
-        if end:
-            if chunked:
-                body += b"0\r\n\r\n"
-            self.transport.write(b"".join((head, self.common.block, lines, framing, body)))
-            if written < expected:
-                self._end_response(cycle)
-            else:
-                self._response_done(cycle)
-        else:
-            # how write_body and write_trailers go on with this response
-            self.chunked = chunked
-            self.no_body = no_body
-            self.trailers_open = False
-            self.transport.write(b"".join((head, self.common.block, lines, framing, body)))
-
-    def write_body(self, cycle: Cycle, body: bytes, end: bool) -> None:
-        if self.closing or self.transport.is_closing():
-            # The peer is gone (a failed write closes the transport at once, but
-            # connection_lost comes a loop iteration later): an app streaming without
-            # ever waiting must hear it now, not after its whole body.
-            cycle.disconnected = True
-            raise ClientDisconnected()
-        if body and not self.no_body:
-            self.written += len(body)
-            if self.expected >= 0 and self.written > self.expected:
-                raise RuntimeError("response body is longer than its Content-Length")
-            if self.chunked:
-                self.transport.write(b"%x\r\n%s\r\n" % (len(body), body))
-            else:
-                self.transport.write(body)
-        if end:
-            if self.chunked:
-                self.transport.write(b"0\r\n\r\n")
-            self._end_response(cycle)
-
-    def write_trailers(self, cycle: Cycle, headers: Any, end: bool) -> None:
-        if self.closing:
-            return
-        try:
-            lines = [b"%s: %s\r\n" % (name, value) for name, value in headers]
-        except TypeError:
-            raise TypeError("trailer names and values must be bytes") from None
-        block = b"".join(lines)
-        if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
-            raise ValueError("trailer names and values must not contain CR or LF")
-        if self.chunked:
-            if not cycle.flags & TE_TRAILERS:
-                block = b""  # the client did not say it accepts trailers (TE: trailers)
-            if not self.trailers_open:
-                self.trailers_open = True
-                block = b"0\r\n" + block
-            self.transport.write(block + b"\r\n" if end else block)
-        if end:
-            self._end_response(cycle)
-
-    def _end_response(self, cycle: Cycle) -> None:
-        if self.written < self.expected:
-            logger.error(
-                "response body shorter than its Content-Length (%d < %d): closing",
-                self.written, self.expected,
-            )
-            cycle.keep_alive = False
-        self._response_done(cycle)
-
-    async def send_file(self, cycle: Cycle, path: str) -> None:
-        try:
-            file = open(path, "rb")  # noqa: SIM115 - closed in finally; a `with` spans awaits
-        except OSError as exc:
-            raise RuntimeError(f"http.response.pathsend cannot open {path!r}: {exc}") from None
-        try:
-            end = not cycle.trailers
-            size = os.fstat(file.fileno()).st_size
-            if size <= SENDFILE_CHUNK:
-                data = file.read()
-                self.write_head(cycle, cycle.status, cycle.headers, data, end)
-                return
-            self.write_head(cycle, cycle.status, cycle.headers, b"", False)
-            if self.no_body:
-                self.write_body(cycle, b"", end)
-                return
-            if self.sendfile_ok and not self.chunked:
-                try:
-                    sent = await self.loop.sendfile(self.transport, file, 0, size, fallback=False)
-                except (NotImplementedError, asyncio.SendfileNotAvailableError):
-                    self.sendfile_ok = False  # uvloop has no sendfile: copy through the transport
-                else:
-                    self.written += sent
-                    self.write_body(cycle, b"", end)
-                    return
-            while True:
-                if self.closing:
-                    raise ClientDisconnected()
-                if self.write_paused:
-                    await self.drain()
-                chunk = file.read(SENDFILE_CHUNK)
-                if not chunk:
-                    self.write_body(cycle, b"", end)
-                    return
-                self.write_body(cycle, chunk, False)
-        finally:
-            file.close()
-
-    def write_error(self, cycle: Cycle, status: int, message: str) -> None:
-        cycle.status = status
-        cycle.keep_alive = False
-        self._write_canned(cycle, status, message)
-
-    def _write_canned(self, cycle: Cycle, status: int, message: str) -> None:
-        cycle.status = status
-        cycle.keep_alive = False
-        if not self.closing:
-            self.transport.write(error_response(self.common, status, message))
-        self._response_done(cycle)
-
-    def abort(self, cycle: Cycle) -> None:
-        self.force_close()
+    # -- refusing and closing -------------------------------------------------------------
 
     def force_close(self) -> None:
         """Drop the connection at once, unsent bytes included."""
         if not self.closing:
             self.closing = True
+            self.deferred = b""
             self.transport.abort()
-
-    # -- refusing and closing -------------------------------------------------------------
 
     def _reject(self, status: int, message: str) -> None:
         """Refuse bad input: answer if no response is in progress, then close."""
@@ -775,11 +613,12 @@ class H1Connection(WriteFlow, asyncio.Protocol):
         if active is None or active.state == START:
             if active is not None:
                 active.state = DONE
-            self.transport.write(error_response(self.common, status, message))
+            self._write(error_response(self.common, status, message))
         self._close()
 
     def _close(self) -> None:
         if not self.closing:
+            self.flush_deferred()
             self.closing = True
             self.transport.close()
 
@@ -790,7 +629,7 @@ class H1Connection(WriteFlow, asyncio.Protocol):
             return
         if self.in_head:
             if now - self.head_tick >= header_ticks and self.active is None:
-                self.transport.write(error_response(self.common, 408, "Request header timeout"))
+                self._write(error_response(self.common, 408, "Request header timeout"))
                 self._close()
         elif (
             self.active is None

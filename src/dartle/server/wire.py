@@ -125,13 +125,15 @@ def header_line(item: Any, name: bytes, value: bytes) -> bytes:
     return line
 
 
-# A response's header block: (lines, lines_without_length, length, closes) - the app's
-# header lines in its order with Content-Length, normalised, where the app put it (ASGI
-# keeps the order); the same without Content-Length (204, chunked with trailers); the
-# length the app gave (-1: none); whether it asked to close the connection. Remembered
-# by the app's header list as a tuple: apps send the same few lists again and again, and
-# one dict lookup per response replaces checking and formatting each line.
-HeadBlock = tuple[bytes, bytes, int, bool]
+# A response's header block: (lines, lines_without_length, length, closes, plain) - the
+# app's header lines in its order with Content-Length, normalised, where the app put it
+# (ASGI keeps the order); the same without Content-Length (204, chunked with trailers);
+# the length the app gave (-1: none); whether it asked to close the connection; and when
+# it gave a length and did not ask to close, the lines with the blank line that ends a
+# head (else None): what a plain keep-alive response sends as it is. Remembered by the
+# app's header list as a tuple: apps send the same few lists again and again, and one
+# dict lookup per response replaces checking and formatting each line.
+HeadBlock = tuple[bytes, bytes, int, bool, bytes | None]
 HEAD_BLOCKS: dict[tuple[Any, ...], HeadBlock] = {}
 HEAD_BLOCKS_MAX = 1024
 
@@ -183,7 +185,9 @@ def head_block(headers: Any) -> HeadBlock:
         lines[length_at] = b"content-length: %d\r\n" % length
     else:
         length = -1  # a negative one is no length: the server frames the body itself
-    block = (b"".join(lines), b"".join(without), length, closes)
+    joined = b"".join(lines)
+    plain = joined + b"\r\n" if length >= 0 and not closes else None
+    block = (joined, b"".join(without), length, closes, plain)
     if len(HEAD_BLOCKS) >= HEAD_BLOCKS_MAX:
         HEAD_BLOCKS.clear()
     HEAD_BLOCKS[key] = block
