@@ -21,6 +21,7 @@ import httptools
 from dartle.server import proxy
 from dartle.server.cycle import DONE, EXPECT_100, HEAD_REQUEST, HTTP_10, START, TE_TRAILERS, Cycle
 from dartle.server.http1_response import H1Response
+from dartle.server.logs import log_request
 from dartle.server.runner import Runner
 from dartle.server.wire import (
     HOSTS,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from dartle.server.serve import ServerState
 
 logger = logging.getLogger("dartle.error")
-access_logger = logging.getLogger("dartle.access")
 
 # Reading pauses when this much request body waits unread by the app.
 BODY_HIGH_WATER = 256 * 1024
@@ -65,6 +65,42 @@ class _HeadTooLarge(Exception):
 
 class _Stop(Exception):
     """Raised from a parser callback after the request was refused: parse no further."""
+
+
+class _UpgradeBody:
+    """Parser callbacks for the body of an upgrade request the server did not take.
+
+    llhttp stops at the head of any request that asks to upgrade, body or not. When the
+    upgrade is declined the request is plain HTTP, so its body is read by a parser of its
+    own, primed with a head that declares the same framing, and handed to the connection.
+    Whatever follows the body is not parsed: the connection closes after the response.
+    """
+
+    __slots__ = ("conn", "done")
+
+    def __init__(self, conn: H1Connection) -> None:
+        self.conn = conn
+        self.done = False
+
+    @staticmethod
+    def parser(conn: H1Connection, chunked: bool, length: int) -> httptools.HttpRequestParser:
+        parser = httptools.HttpRequestParser(_UpgradeBody(conn))
+        parser.set_dangerous_leniencies(lenient_spaces_after_chunk_size=True)
+        framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % length
+        parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
+        return parser
+
+    def on_message_begin(self) -> None:
+        if self.done:
+            raise _Stop()  # bytes after the body: not a request we will read
+
+    def on_body(self, body: bytes) -> None:
+        self.conn.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        self.conn.on_message_complete()
+        self.conn._pause_reading()
 
 
 class H1Connection(H1Response, asyncio.Protocol):
@@ -494,6 +530,20 @@ class H1Connection(H1Response, asyncio.Protocol):
                 return
         if cycle is not None:
             cycle.keep_alive = False
+            watched = self.watched or {}
+            chunked = b"transfer-encoding" in watched  # only chunked gets this far
+            length = int(watched.get(b"content-length", b"0") or b"0")
+            if chunked or length:
+                # plain HTTP after all: its body follows the head (test_upgrade_body.py)
+                cycle.body_complete = False
+                self.parsing = cycle
+                self.parser = _UpgradeBody.parser(self, chunked, length)
+                try:
+                    self.parser.feed_data(data[offset:])
+                except httptools.HttpParserError as exc:
+                    if not isinstance(exc.__context__, _Stop):
+                        self._reject(400, f"Invalid HTTP request: {exc}")
+                return
         self._pause_reading()
 
     def _alpn_h2(self) -> None:
@@ -525,7 +575,7 @@ class H1Connection(H1Response, asyncio.Protocol):
     def _response_done(self, cycle: Cycle) -> None:
         """The active response is complete: log it, then serve the next request or close."""
         if self.access_log:
-            self._log_access(cycle)
+            log_request(cycle.scope, cycle.status, self.written, cycle.start_time)
         if cycle is not self.active:
             return
         self.active = None
@@ -548,20 +598,6 @@ class H1Connection(H1Response, asyncio.Protocol):
         self.idle_tick = self.state.ticks
         if self.read_paused:
             self._maybe_resume_reading()
-
-    def _log_access(self, cycle: Cycle) -> None:
-        scope = cycle.scope
-        client = scope.get("client")
-        who = "%s:%d" % client if client else "-"  # noqa: UP031
-        path = scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            path += "?" + scope["query_string"].decode("latin-1")
-        millis = (perf_counter() - cycle.start_time) * 1000
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %d %.2fms',
-            who, scope["method"], path, scope["http_version"], cycle.status,
-            self.written, millis,
-        )
 
     # -- flow control ---------------------------------------------------------------------
 
