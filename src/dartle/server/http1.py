@@ -191,7 +191,7 @@ class H1Connection(H1Response, asyncio.Protocol):
         self.ready: Cycle | None = None  # active, its app to start once the read is parsed
         self.pipeline: deque[Cycle] = deque()
         self.held = bytearray()  # read while requests were queued, not parsed yet
-        self.runner = Runner(self.loop, self.app, state)
+        self.runner = Runner(state)
         self.read_paused = False
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
@@ -506,9 +506,7 @@ class H1Connection(H1Response, asyncio.Protocol):
         handshake = self.ws_handshake
         if handshake is not None:
             self.ws_handshake = None
-            self.flush_deferred()
-            self.closing = True  # the transport belongs to the WebSocket now
-            self.runner.close()
+            self._hand_over()
             handshake.upgrade(self, data[offset:])
             return
         # Other upgrades are answered as plain HTTP and the connection closed after, since
@@ -523,9 +521,7 @@ class H1Connection(H1Response, asyncio.Protocol):
             settings = h2c_settings(self.scheme, self.watched, self.headers)
             if settings is not None:
                 self.ready = self.active = None
-                self.flush_deferred()
-                self.closing = True  # the transport belongs to HTTP/2 now
-                self.runner.close()
+                self._hand_over()
                 upgrade(self, cycle, settings, data[offset:])
                 return
         if cycle is not None:
@@ -546,13 +542,19 @@ class H1Connection(H1Response, asyncio.Protocol):
                 return
         self._pause_reading()
 
+    def _hand_over(self) -> None:
+        """The transport is about to belong to a WebSocket or HTTP/2: what this side still
+        holds goes out first, and nothing more is read, written or run here."""
+        self.flush_deferred()
+        self.closing = True
+        self.runner.close()
+
     def _alpn_h2(self) -> None:
         """The TLS handshake selected "h2": the connection becomes an H2Connection."""
         # imported here, off the HTTP/1 path, and because http2 imports serve, which imports us
         from dartle.server.http2_switch import take_over
 
-        self.closing = True  # the transport belongs to HTTP/2 now
-        self.runner.close()
+        self._hand_over()
         take_over(self, b"", preface_seen=False)
 
     def _http2_preface(self, data: bytes) -> None:
@@ -563,10 +565,8 @@ class H1Connection(H1Response, asyncio.Protocol):
             return
         from dartle.server.http2_switch import preface_end, take_over
 
-        self.flush_deferred()
-        self.closing = True  # the transport belongs to HTTP/2 now
         self.in_head = False
-        self.runner.close()
+        self._hand_over()
         take_over(self, data[preface_end(data) :], preface_seen=True)
 
     def app_done(self, cycle: Cycle) -> None:

@@ -164,7 +164,7 @@ class H2Connection(asyncio.Protocol):
         self.reset_by_us: dict[int, None] = {}
         self.ready: list[Cycle] = []
         self.blocked: dict[int, StreamBase] = {}
-        self.runner = Runner(self.loop, self.app, state)
+        self.runner = Runner(state)
         self.tasks: set[asyncio.Task[None]] = set()  # app tasks started outside the runner
         # writing
         self.out: list[bytes] = []

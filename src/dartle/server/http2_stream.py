@@ -222,8 +222,16 @@ class StreamBase:
         """The peer's trailer section (decoded and dropped): its half is closed."""
         self.data_in(b"", True)
 
+    def release_unread(self) -> None:
+        """Hand back the connection window of DATA received and never consumed (once the
+        stream leaves, or its consumer is done, no WINDOW_UPDATE of its own will)."""
+        if self.fed:
+            self.conn.consumed(None, self.fed)
+            self.fed = 0
+
     def gone(self, by_peer: bool) -> None:
         """The stream is reset (by the peer if `by_peer`) or its connection is lost."""
+        self.release_unread()
         self.dead = True
         self.local_closed = self.remote_closed = True
         self.pending = None
@@ -232,6 +240,7 @@ class StreamBase:
 
     def closed(self) -> None:
         """Both halves ended normally: the stream is gone from its connection."""
+        self.release_unread()
 
     def overdue(self, now: float) -> bool:
         """Whether the stream has outlived a deadline of its own (checked every tick)."""
@@ -333,9 +342,6 @@ class H2Stream(StreamBase):
             self.conn.consumed(self, fed)
 
     def gone(self, by_peer: bool) -> None:
-        if self.fed:
-            self.conn.consumed(None, self.fed)
-            self.fed = 0
         super().gone(by_peer)
         self.cycle.disconnect()
 
@@ -468,9 +474,7 @@ class H2Stream(StreamBase):
     def app_done(self, cycle: Cycle) -> None:
         self.app_done_ = True
         self.conn.state.task_done()
-        if self.fed:  # body the app left unread
-            self.conn.consumed(None, self.fed)
-            self.fed = 0
+        self.release_unread()  # body the app left unread
         if self.local_closed and not self.remote_closed and not self.dead:
             # answered without reading the whole body: ask the client to stop sending
             self.reset(NO_ERROR)

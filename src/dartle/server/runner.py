@@ -60,11 +60,9 @@ class Runner:
         "app", "closed", "current", "loop", "queued", "spawned", "state", "stepping", "task", "turn", "wake",
     )
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, app: ASGIApp, state: ServerState | None = None
-    ) -> None:
-        self.loop = loop
-        self.app = app
+    def __init__(self, state: ServerState) -> None:
+        self.loop: asyncio.AbstractEventLoop = state.loop
+        self.app: ASGIApp = state.app
         self.state = state  # its `tasks`: app calls in flight in this process, this one included
         self.turn = False  # a deferred request's turn has come: start it now
         self.task: asyncio.Task[None] | None = None
@@ -87,8 +85,7 @@ class Runner:
         if self.current is not None or _current_task(loop) is not None:
             self._spawn(cycle)  # the worker is busy, or we are inside another task
             return
-        state = self.state
-        if state is not None and state.tasks > 1 and not self.turn:
+        if self.state.tasks > 1 and not self.turn:
             loop.call_soon(self._take_turn, cycle)  # others are in flight: queue behind them
             return
         task = self.task

@@ -28,7 +28,7 @@ from dartle.server import proxy
 from dartle.server.flow import WriteFlow
 from dartle.server.logs import log_websocket
 from dartle.server.websocket import WebSocketSession
-from dartle.server.wire import CommonHeaders, status_line
+from dartle.server.wire import FRAMING_HEADERS, CommonHeaders, status_line
 from dartle.server.ws_protocol import SessionProtocol
 
 if TYPE_CHECKING:
@@ -40,9 +40,8 @@ logger = logging.getLogger("dartle.error")
 
 WEBSOCKET_VERSION = b"13"
 SPEC_VERSION = "2.5"  # 2.1 accept headers, 2.3 close reason, 2.4 OSError, 2.5 disconnect reason
-_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}  # the scope's scheme
 # The app frames a denial response through the server, as in HTTP.
-_FRAMING_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 # Per-connection memory of permessage-deflate stays small: 4 KiB windows, memLevel 5
 # (the websockets library's own server defaults). The client's parameters are honoured.
 # Compression level 3, not zlib's default 6: levels 1-3 do not hash every byte of a long
@@ -173,7 +172,7 @@ def websocket_handshake(
         scope["extensions"]["tls"] = tls
     if conn.proxy_trusted:
         proxy.apply_forwarded(scope, watched, state.trusted)
-        scope["scheme"] = _WS_SCHEMES.get(scope["scheme"], "ws")
+        scope["scheme"] = WS_SCHEMES.get(scope["scheme"], "ws")
     handshake.scope = scope
     return handshake
 
@@ -320,7 +319,7 @@ class H1WebSocket(WriteFlow, asyncio.Protocol):
         kept = []
         for name, value in headers:
             lname = name.lower() if type(name) is bytes else name
-            if lname in _FRAMING_HEADERS:
+            if lname in FRAMING_HEADERS:
                 if lname == b"content-length":
                     length = int(value)
                 continue

@@ -32,14 +32,19 @@ from dartle.server.http2_wire import (
 )
 from dartle.server.logs import log_websocket
 from dartle.server.websocket import WebSocketSession
-from dartle.server.ws_h1 import SPEC_VERSION, WEBSOCKET_VERSION, parse_subprotocols, session_protocol
+from dartle.server.ws_h1 import (
+    SPEC_VERSION,
+    WEBSOCKET_VERSION,
+    WS_SCHEMES,
+    parse_subprotocols,
+    session_protocol,
+)
 
 if TYPE_CHECKING:
     from dartle.server.http2 import H2Connection
     from dartle.server.http2_wire import RequestHead
 
 
-_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
@@ -159,18 +164,11 @@ class H2WebSocket(StreamBase):
             self.reset(NO_ERROR)  # an HTTP answer instead of a WebSocket: the stream is done
 
     def closed(self) -> None:
-        if self.fed:
-            # held back while the session stopped reading: the stream is over, so no
-            # WINDOW_UPDATE of its own will hand these bytes back to the connection
-            self.conn.consumed(None, self.fed)
-            self.fed = 0
+        super().closed()  # bytes held back while the session stopped reading
         if self.session is not None:
             self.session.connection_lost()
 
     def gone(self, by_peer: bool) -> None:
-        if self.fed:
-            self.conn.consumed(None, self.fed)
-            self.fed = 0
         super().gone(by_peer)
         if self.session is not None:
             self.session.connection_lost()
@@ -256,7 +254,7 @@ def open_websocket(conn: H2Connection, sid: int, head: RequestHead, end: bool) -
         return
     if conn.proxy_trusted and head.watched is not None:
         proxy.apply_forwarded(scope, head.watched, state.trusted)
-        scope["scheme"] = _WS_SCHEMES.get(scope["scheme"], "ws")
+        scope["scheme"] = WS_SCHEMES.get(scope["scheme"], "ws")
     session = WebSocketSession(
         scope, stream, protocol, extensions_header, state.app,
         config.ws_ping_interval, config.ws_ping_timeout,
