@@ -31,28 +31,13 @@ import os
 import re
 import sys
 import zlib
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 WS_MESSAGE = b"0123456789abcdef" * 64
-
-
-async def ws_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "websocket":
-        return
-    await receive()
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        if message.get("text") is not None:
-            await send({"type": "websocket.send", "text": message["text"]})
-        else:
-            await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
 def scenario_app(server: str, scenario: str) -> Any:
@@ -62,7 +47,9 @@ def scenario_app(server: str, scenario: str) -> Any:
 
         return hello.app
     if scenario == "ws":
-        return ws_echo
+        from benchmarks.apps import ws_echo
+
+        return ws_echo.app
     if scenario == "framework":
         from tests.web.apps import plaintext
 

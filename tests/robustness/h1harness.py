@@ -89,6 +89,25 @@ class Transport(asyncio.Transport):
         return 0
 
 
+def connect(state: ServerState) -> tuple[H1Connection, Transport]:
+    """A new `H1Connection` of `state`'s server on a simulated transport."""
+    transport = Transport(state.loop)
+    conn = H1Connection(state)
+    transport.set_protocol(conn)
+    conn.connection_made(transport)
+    return conn, transport
+
+
+def settle(loop: asyncio.AbstractEventLoop) -> None:
+    """Run `loop` until nothing is ready to run (for apps that never wait on a timer)."""
+    for _ in range(100_000):
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        if not loop._ready:  # type: ignore[attr-defined]
+            return
+    raise OracleError("the event loop never went idle (a busy loop)")
+
+
 class _Errors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
@@ -132,23 +151,13 @@ class Harness:
         await send({"type": "http.response.body", "body": b"ok"})
 
     def settle(self) -> None:
-        """Run the loop until nothing is ready to run (the app never waits on a timer)."""
-        loop = self.loop
-        for _ in range(100_000):
-            loop.call_soon(loop.stop)
-            loop.run_forever()
-            if not loop._ready:  # type: ignore[attr-defined]
-                return
-        raise OracleError("the event loop never went idle (a busy loop)")
+        settle(self.loop)
 
     def run(self, data: bytes, cuts: list[int]) -> tuple[Outcome, Outcome]:
         """Feed `data` in pieces; returns the outcome before and after the client's EOF."""
         self.delivered = []
         self.errors.records.clear()
-        transport = Transport(self.loop)
-        conn = H1Connection(self.state)
-        transport.set_protocol(conn)
-        conn.connection_made(transport)
+        conn, transport = connect(self.state)
         bounds = sorted({c for c in cuts if 0 < c < len(data)})
         for start, end in zip([0, *bounds], [*bounds, len(data)], strict=False):
             self.settle()

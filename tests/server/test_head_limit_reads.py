@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from dartle.config import Config
-from dartle.server.http1 import H1Connection
 from dartle.server.serve import ServerState
-from tests.robustness.h1harness import Transport
+from tests.robustness.h1harness import connect, settle
 from tests.server.rawhttp import request
 
 LIMIT = 4096
@@ -38,19 +37,10 @@ class _Conn:
         self.loop = asyncio.new_event_loop()
         config = Config(app=app, loop="asyncio", lifespan="off", access_log=False,  # type: ignore[arg-type]
                         max_header_size=LIMIT)
-        self.transport = Transport(self.loop)
-        conn = H1Connection(ServerState(config, app, self.loop))
-        self.transport.set_protocol(conn)
-        conn.connection_made(self.transport)
-        self.conn = conn
+        self.conn, self.transport = connect(ServerState(config, app, self.loop))
 
     def settle(self) -> None:
-        for _ in range(100):
-            self.loop.call_soon(self.loop.stop)
-            self.loop.run_forever()
-            if not self.loop._ready:  # type: ignore[attr-defined]
-                return
-        raise AssertionError("the loop never went idle")
+        settle(self.loop)
 
     def feed(self, data: bytes, cuts: list[int]) -> list[int]:
         """Feed `data` cut at `cuts`; the statuses of the responses written."""

@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 
 from dartle.config import Config
-from dartle.server.http1 import H1Connection
 from dartle.server.http1_response import DEFER_LIMIT
 from dartle.server.serve import ServerState
-from tests.robustness.h1harness import Transport
+from tests.robustness.h1harness import connect, settle
 from tests.server.rawhttp import RawConn, request
 from tests.support.servers import ServerProcess, run_server
 
@@ -124,20 +123,12 @@ class _Served:
         self.transports = []
         self.conns = []
         for _ in range(2):
-            transport = Transport(self.loop)
-            conn = H1Connection(self.state)
-            transport.set_protocol(conn)
-            conn.connection_made(transport)
+            conn, transport = connect(self.state)
             self.transports.append(transport)
             self.conns.append(conn)
 
     def settle(self) -> None:
-        for _ in range(100):
-            self.loop.call_soon(self.loop.stop)
-            self.loop.run_forever()
-            if not self.loop._ready:  # type: ignore[attr-defined]
-                return
-        raise AssertionError("the loop never went idle")
+        settle(self.loop)
 
     def close(self) -> None:
         for transport in self.transports:
