@@ -56,7 +56,8 @@ class AppExit(SystemExit):
     """What /fault?exc=exit raises: a BaseException that is not an Exception."""
 
 
-def _exception(kind: str, rid: str) -> BaseException:
+def fault_exception(kind: str, rid: str) -> BaseException:
+    """The exception a fault route raises: `exc=error|cancel|exit`."""
     if kind == "cancel":
         return asyncio.CancelledError(f"fault-{rid}")
     if kind == "exit":
@@ -72,7 +73,7 @@ async def h_robust_echo(scope: Scope, receive: Receive, send: Send, rec: Record,
 
 async def h_fault(scope: Scope, receive: Receive, send: Send, rec: Record, q: Any) -> None:
     step = qstr(q, "step")
-    error = _exception(qstr(q, "exc", "error"), rec.rid)
+    error = fault_exception(qstr(q, "exc", "error"), rec.rid)
     if qstr(q, "sync") != "1":
         await asyncio.sleep(0)  # fail from the task that drives the app, not the eager start
     if step == "call":

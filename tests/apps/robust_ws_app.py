@@ -29,18 +29,6 @@ from tests.apps import robust_app
 from tests.apps.recorder import BOARD, Message, Receive, Record, Scope, Send, qint, qstr, record_for
 
 
-class AppExit(SystemExit):
-    """What /ws-fault?exc=exit raises: a BaseException that is not an Exception."""
-
-
-def _exception(kind: str, rid: str) -> BaseException:
-    if kind == "cancel":
-        return asyncio.CancelledError(f"fault-{rid}")
-    if kind == "exit":
-        return AppExit(f"fault-{rid}")
-    return RuntimeError(f"fault-{rid}")
-
-
 class Recorded:
     """receive/send of one socket, every event and send error written to its Record."""
 
@@ -98,7 +86,7 @@ class Recorded:
 
 async def ws_fault(ws: Recorded, q: dict[str, list[str]]) -> None:
     step = qstr(q, "step")
-    error = _exception(qstr(q, "exc", "error"), ws.rec.rid)
+    error = robust_app.fault_exception(qstr(q, "exc", "error"), ws.rec.rid)
     if qstr(q, "sync") != "1":
         await asyncio.sleep(0)  # fail after an await, not in the task's first step
     await ws.receive()  # websocket.connect

@@ -17,6 +17,7 @@ variants open it while the witness is in flight.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 import h2.events
 import pytest
 
-from tests.robustness.conftest import serve_robust, stats
+from tests.robustness.conftest import ROBUST_APP, serve_robust, stats
 from tests.server.conftest import LOOPS, new_rid
 from tests.server.h2client import H2Client, literal_block, raw_frame
 from tests.server.h2fixtures import H2Harness
@@ -38,16 +39,23 @@ LOGGED = {"error": "RuntimeError", "exit": "AppExit"}
 RAISED = {"error": "RuntimeError", "exit": "AppExit", "cancel": "CancelledError"}
 
 
-@pytest.fixture(scope="module", params=LOOPS)
-def srv(request: pytest.FixtureRequest) -> Iterator[H2Harness]:
-    """One robust_app server per module and event loop, with raw HTTP/2 clients."""
-    with serve_robust("--loop", request.param, "--lifespan", "on") as harness:
+@contextlib.contextmanager
+def serve_robust_h2(loop: str, target: str = ROBUST_APP) -> Iterator[H2Harness]:
+    """A robust_app server (or `target`) on `loop`, with raw HTTP/2 clients."""
+    with serve_robust("--loop", loop, "--lifespan", "on", target=target) as harness:
         server = H2Harness(harness)
         try:
             yield server
         finally:
             server.close_clients()
             server.close()
+
+
+@pytest.fixture(scope="module", params=LOOPS)
+def srv(request: pytest.FixtureRequest) -> Iterator[H2Harness]:
+    """One robust_app server per module and event loop, with raw HTTP/2 clients."""
+    with serve_robust_h2(request.param) as server:
+        yield server
 
 
 def settle(srv: H2Harness, base: dict[str, int]) -> None:

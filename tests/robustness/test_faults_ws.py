@@ -33,9 +33,16 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import ClientConnection
 
-from tests.robustness.conftest import serve_robust, stats
+from tests.robustness.conftest import stats
 from tests.robustness.test_faults import Witness
-from tests.robustness.test_faults_h2 import LEAVE_STATES, Leaver, StreamWitness, goes_on, open_stream
+from tests.robustness.test_faults_h2 import (
+    LEAVE_STATES,
+    Leaver,
+    StreamWitness,
+    goes_on,
+    open_stream,
+    serve_robust_h2,
+)
 from tests.server.conftest import LOOPS, new_rid
 from tests.server.h2client import H2Client
 from tests.server.h2fixtures import H2Harness
@@ -51,13 +58,8 @@ CANCEL = 0x8
 
 @pytest.fixture(scope="module", params=LOOPS)
 def srv(request: pytest.FixtureRequest) -> Iterator[H2Harness]:
-    with serve_robust("--loop", request.param, "--lifespan", "on", target=WS_APP) as harness:
-        server = H2Harness(harness)
-        try:
-            yield server
-        finally:
-            server.close_clients()
-            server.close()
+    with serve_robust_h2(request.param, target=WS_APP) as server:
+        yield server
 
 
 # -- one client API over both carriers ------------------------------------------------------
