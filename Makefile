@@ -6,12 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench docs clean
 
-DOCS_STAMP := $(VENV)/.installed-docs
-
+# The docs extra too: the test suite builds the documentation site (tests/docs/test_site.py).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -27,12 +26,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-$(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,docs]'
-	touch $(DOCS_STAMP)
-
 # The documentation site, built strictly (broken links and anchors fail) into site/.
-docs: $(DOCS_STAMP)
+docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:

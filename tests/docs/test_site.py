@@ -24,7 +24,7 @@ def _require_mkdocs() -> None:
         import material  # noqa: F401
         import mkdocs  # noqa: F401
     except ImportError:
-        message = "mkdocs and mkdocs-material are not installed (the docs extra: make docs)"
+        message = "mkdocs and mkdocs-material are not installed (the docs extra, which make test installs)"
         if services_required():
             pytest.fail(message + " and DARTLE_REQUIRE_SERVICES=1")
         pytest.skip(message)
